@@ -1,0 +1,51 @@
+import os
+import platform
+
+from asgiref.sync import sync_to_async
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from core.models import Visit
+
+
+async def index(request: HttpRequest) -> HttpResponse:
+    await Visit.objects.acreate(path=request.path)
+    visits = await Visit.objects.acount()
+    return render(request, "core/index.html", {"visits": visits})
+
+
+def _migrations_applied() -> bool:
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    return not executor.migration_plan(executor.loader.graph.leaf_nodes())
+
+
+async def health(request: HttpRequest) -> JsonResponse:
+    """Answers 200 when Django runs and its database is migrated."""
+    migrated = await sync_to_async(_migrations_applied)()
+    status = 200 if migrated else 503
+    return JsonResponse(
+        {
+            "status": "ok" if migrated else "unmigrated",
+            "migrations_applied": migrated,
+            "python": platform.python_version(),
+            "pid": os.getpid(),
+        },
+        status=status,
+    )
+
+
+async def whoami(request: HttpRequest) -> JsonResponse:
+    """The request as Django sees it, behind nginx and the ASGI server."""
+    return JsonResponse(
+        {
+            "scheme": request.scheme,
+            "is_secure": request.is_secure(),
+            "host": request.get_host(),
+            "client": request.META.get("REMOTE_ADDR"),
+            "server": request.META.get("SERVER_NAME"),
+            "http_version": request.scope.get("http_version") if hasattr(request, "scope") else None,
+        }
+    )

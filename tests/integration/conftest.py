@@ -1,0 +1,84 @@
+"""What every integration test shares: the deployed demo and real clients.
+
+The tests run against a host converged with the demo inventory
+(inventories/demo/group_vars/asgi_app.yml) and use clients inside that host:
+curl, openssl and a Python WebSocket client, as a user on the host would.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+
+import pytest
+
+# The demo deployment, as the demo inventory and the roles' defaults make it.
+APP = "demo"
+APP_HOME = f"/srv/{APP}"
+CURRENT = f"{APP_HOME}/current"
+ENV_FILE = f"/etc/{APP}/env"
+MANAGE = f"/usr/local/bin/{APP}-manage"
+UNIT = f"{APP}-gunicorn-uvicorn"
+SOCKET = f"/run/{UNIT}.sock"
+TLS_DIR = "/etc/asgi-stack/tls/site"
+CA_FILE = f"{TLS_DIR}/ca.pem"
+ORIGIN = "https://localhost"
+
+MARKERS = {
+    "django_app": "the app's releases, environment and manage command",
+    "asgi_server": "the ASGI server's units and processes",
+    "certificates": "the certificate, its key and the CA",
+    "nginx_proxy": "what a client sees through nginx",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+
+
+@dataclass
+class Response:
+    status: int
+    http_version: str
+    headers: dict[str, str]
+    body: str
+
+
+def curl(host, url: str, *options: str) -> Response:
+    """One request with curl inside the host; the CA file verifies the chain."""
+    marker = "\n--asgi-stack-status--\n"
+    command = [
+        "curl", "--silent", "--show-error", "--max-time", "15",
+        "--cacert", CA_FILE, "--dump-header", "/dev/stderr",
+        "--write-out", marker + "%{http_code} %{http_version}", *options, url,
+    ]
+    result = host.run(" ".join(shlex.quote(part) for part in command))
+    assert result.rc == 0, f"curl {url} failed: {result.stderr}"
+    body, _, status = result.stdout.rpartition(marker)
+    code, version = status.split()
+    headers = {}
+    for line in result.stderr.splitlines():
+        name, sep, value = line.partition(":")
+        if sep and not line.startswith("HTTP/"):
+            headers[name.strip().lower()] = value.strip()
+    return Response(int(code), version, headers, body)
+
+
+def curl_json(host, url: str, *options: str) -> dict:
+    response = curl(host, url, *options)
+    assert response.status == 200, response
+    return json.loads(response.body)
+
+
+def manage(host, *args: str, env: dict[str, str] | None = None):
+    prefix = " ".join(f"{key}={shlex.quote(value)}" for key, value in (env or {}).items())
+    return host.run(f"{prefix} {MANAGE} " + " ".join(shlex.quote(arg) for arg in args))
+
+
+@pytest.fixture(scope="module")
+def main_pid(host) -> int:
+    pid = int(host.check_output(f"systemctl show -p MainPID --value {UNIT}.service"))
+    assert pid > 0, f"{UNIT}.service has no main process"
+    return pid

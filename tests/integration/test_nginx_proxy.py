@@ -1,0 +1,117 @@
+"""What a client sees through nginx: TLS, HTTP/2, redirects, WebSockets, static files."""
+
+import time
+
+import pytest
+from conftest import CA_FILE, ORIGIN, UNIT, curl, curl_json
+
+pytestmark = pytest.mark.nginx_proxy
+
+WEBSOCKET_CLIENT = """
+import asyncio, ssl, sys
+import websockets
+
+async def main():
+    context = ssl.create_default_context(cafile=sys.argv[2])
+    async with websockets.connect(sys.argv[1], ssl=context, origin="https://localhost") as ws:
+        await ws.send("ping over wss")
+        print(await asyncio.wait_for(ws.recv(), 10))
+
+asyncio.run(main())
+"""
+
+
+def test_page_is_served_over_https_with_a_verified_chain(host):
+    response = curl(host, f"{ORIGIN}/")
+    assert response.status == 200
+    assert "asgi.stack demo" in response.body
+
+
+def test_http_redirects_to_https(host):
+    response = curl(host, "http://localhost/whoami/?x=1")
+    assert response.status == 301
+    assert response.headers["location"] == "https://localhost/whoami/?x=1"
+
+
+def test_http2_is_negotiated(host):
+    assert curl(host, f"{ORIGIN}/", "--http2").http_version == "2"
+
+
+def test_tls_below_1_3_is_refused_by_the_modern_profile(host):
+    result = host.run(f"curl -sS --cacert {CA_FILE} --tlsv1.2 --tls-max 1.2 -o /dev/null {ORIGIN}/")
+    assert result.rc != 0
+
+
+def test_hsts_and_nosniff_headers_are_sent(host):
+    headers = curl(host, f"{ORIGIN}/").headers
+    assert headers["strict-transport-security"].startswith("max-age=")
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_django_sees_https_and_the_real_client_address(host):
+    seen = curl_json(host, f"{ORIGIN}/whoami/")
+    assert seen["scheme"] == "https"
+    assert seen["is_secure"] is True
+    assert seen["client"] == "127.0.0.1"
+
+
+def test_client_address_is_the_real_one_over_the_network(host):
+    address = host.check_output("hostname -I").split()[0]
+    seen = curl_json(host, f"{ORIGIN}/whoami/", "--resolve", f"localhost:443:{address}")
+    assert seen["client"] == address
+
+
+def test_client_cannot_spoof_its_address_or_scheme(host):
+    seen = curl_json(
+        host, f"{ORIGIN}/whoami/", "-H", "X-Forwarded-For: 198.51.100.9", "-H", "X-Forwarded-Proto: http"
+    )
+    assert seen["client"] == "127.0.0.1"
+    assert seen["scheme"] == "https"
+
+
+def test_websocket_echo_round_trip_over_wss(host):
+    host.run(f"cat > /tmp/ws_client.py <<'PY'\n{WEBSOCKET_CLIENT}\nPY")
+    result = host.run(f"python3 /tmp/ws_client.py wss://localhost/ws/echo/ {CA_FILE}")
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == "ping over wss"
+
+
+def test_static_file_has_caching_headers(host):
+    response = curl(host, f"{ORIGIN}/static/core/site.css")
+    assert response.status == 200
+    assert response.headers["content-type"] == "text/css"
+    assert "max-age=" in response.headers["cache-control"]
+    assert "asgi.stack demo stylesheet" in response.body
+
+
+def test_static_file_is_served_by_nginx_not_django(host):
+    host.run(f"systemctl stop {UNIT}.socket {UNIT}.service")
+    try:
+        assert curl(host, f"{ORIGIN}/").status == 502
+        assert curl(host, f"{ORIGIN}/static/core/site.css").status == 200
+    finally:
+        host.run(f"systemctl start {UNIT}.socket {UNIT}.service")
+    deadline = time.monotonic() + 30
+    while curl(host, f"{ORIGIN}/health/").status != 200 and time.monotonic() < deadline:
+        time.sleep(1)
+    assert curl(host, f"{ORIGIN}/health/").status == 200
+
+
+def test_media_files_are_served_from_media_root(host):
+    host.run("echo uploaded > /srv/demo/shared/media/upload.txt")
+    response = curl(host, f"{ORIGIN}/media/upload.txt")
+    assert response.status == 200
+    assert response.body.strip() == "uploaded"
+
+
+def test_configuration_passes_nginx_t(host):
+    assert host.run("nginx -t").rc == 0
+
+
+def test_broken_site_is_refused_before_it_replaces_the_live_one(host):
+    site = "/etc/nginx/sites-available/demo.conf"
+    host.run("printf 'server { listen 443 ssl; bogus_directive on; }\\n' > /tmp/broken.conf")
+    result = host.run(f"/usr/local/sbin/asgi-stack-nginx-check {site} /tmp/broken.conf")
+    assert result.rc != 0
+    assert "bogus_directive" in result.stderr
+    assert host.run(f"/usr/local/sbin/asgi-stack-nginx-check {site} {site}").rc == 0
