@@ -30,6 +30,7 @@ MARKERS = {
     "asgi_server": "the ASGI server's units and processes",
     "certificates": "the certificate, its key and the CA",
     "nginx_proxy": "what a client sees through nginx",
+    "validation": "bad input is refused before anything changes",
 }
 
 

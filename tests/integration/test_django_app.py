@@ -81,3 +81,11 @@ def test_manage_command_is_installed_for_humans(host):
     command = host.file(MANAGE)
     assert command.mode == 0o755
     assert command.user == "root"
+
+
+def test_git_release_is_named_by_its_commit(host):
+    cache = host.file(f"{APP_HOME}/repo")
+    if not cache.exists:
+        pytest.skip("deployed from a local directory, not from git")
+    commit = host.check_output(f"git -C {APP_HOME}/repo rev-parse HEAD")
+    assert host.file(CURRENT).linked_to == f"{APP_HOME}/releases/{commit[:12]}"

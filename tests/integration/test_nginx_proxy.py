@@ -46,6 +46,7 @@ def test_hsts_and_nosniff_headers_are_sent(host):
     headers = curl(host, f"{ORIGIN}/").headers
     assert headers["strict-transport-security"].startswith("max-age=")
     assert headers["x-content-type-options"] == "nosniff"
+    assert headers["server"] == "nginx", "nginx must not tell its version"
 
 
 def test_django_sees_https_and_the_real_client_address(host):

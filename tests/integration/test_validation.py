@@ -1,0 +1,86 @@
+"""Bad input fails early, names the variable and what it accepts, and changes nothing.
+
+Each case runs playbooks/site.yml (as a user would) against the scenario's
+untouched host with one bad variable given as an extra var.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.validation
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD_KEY = "k" * 60
+
+CASES = {
+    "secret_key_missing": ({"django_app_secret_key": ""}, ["django_app_secret_key", "at least 50 characters"]),
+    "secret_key_insecure": (
+        {"django_app_secret_key": "django-insecure-" + GOOD_KEY},
+        ["django_app_secret_key", "django-insecure-"],
+    ),
+    "source_unknown": ({"django_app_source": "svn"}, ["django_app_source", "local, git"]),
+    "local_without_dir": ({"django_app_src_dir": ""}, ["django_app_src_dir", "with 'local'"]),
+    "git_without_repo": ({"django_app_source": "git"}, ["django_app_git_repo", "with 'git'"]),
+    "dir_without_manage_py": ({"django_app_src_dir": "/etc"}, ["django_app_src_dir", "manage.py"]),
+    "static_root_outside_release": (
+        {"django_app_static_root": "/var/www/static"},
+        ["django_app_static_root", "inside", "django_app_current_link"],
+    ),
+    "no_release_kept": ({"django_app_keep_releases": 0}, ["django_app_keep_releases", "1 or more"]),
+    "bad_environment_name": (
+        {"django_app_environment": {"1BAD": "x"}},
+        ["django_app_environment", "letters, digits and", "'1BAD'"],
+    ),
+    "multiline_environment_value": (
+        {"django_app_environment": {"GOOD": "two\nlines"}},
+        ["django_app_environment", "single-line"],
+    ),
+    "server_kind_unsupported": ({"asgi_server_kind": "daphne"}, ["asgi_server_kind", "gunicorn_uvicorn", "daphne"]),
+    "no_workers": ({"asgi_server_workers": 0}, ["asgi_server_workers", "1 or more"]),
+    "certificate_source_not_yet": ({"certificates_source": "acme"}, ["certificates_source", "'acme'", "selfsigned"]),
+    "certificate_source_unknown": ({"certificates_source": "letsencrypt"}, ["certificates_source", "selfsigned, provided, acme"]),
+    "no_certificate_names": ({"certificates_names": []}, ["certificates_names", "at least one"]),
+    "renewal_after_expiry": (
+        {"certificates_renew_before_days": 120},
+        ["certificates_renew_before_days", "certificates_validity_days"],
+    ),
+    "static_url_without_slash": ({"nginx_proxy_static_url": "/static"}, ["nginx_proxy_static_url", "'/static/'"]),
+    "same_ports": ({"nginx_proxy_http_port": 443}, ["nginx_proxy_http_port", "must differ"]),
+    "tls_profile_unknown": ({"nginx_proxy_tls_profile": "old"}, ["nginx_proxy_tls_profile", "modern, intermediate"]),
+}
+
+
+def run_site(extra_vars: dict) -> subprocess.CompletedProcess:
+    inventory = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
+    return subprocess.run(
+        ["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / "site.yml"), "-e", json.dumps(extra_vars)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
+        timeout=300,
+    )
+
+
+def host_is_untouched(host) -> None:
+    assert not host.file("/srv/demo").exists
+    assert not host.file("/etc/demo").exists
+    assert not host.file("/etc/asgi-stack").exists
+    assert not host.package("nginx").is_installed
+    assert not host.package("python3-venv").is_installed
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_fails_early_with_a_clear_message(host, case: str) -> None:
+    extra_vars, expected = CASES[case]
+    result = run_site(extra_vars)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, f"{case} was accepted"
+    for text in expected:
+        assert text in output, f"{case}: '{text}' not in the error:\n{output[-3000:]}"
+    host_is_untouched(host)
