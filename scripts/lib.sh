@@ -5,10 +5,13 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="${ASGI_STACK_VENV:-$ROOT/.venv}"
-CACHE="${ASGI_STACK_CACHE:-$ROOT/.cache}"
+# Per-checkout state: logs, molecule's working files, the collection link.
+CACHE="$ROOT/.cache"
+# Downloads kept between runs and checkouts: apt packages and pip wheels.
+DOWNLOADS="${ASGI_STACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/asgi-stack}"
 # One variable selects the test host's distro for every scenario and the demo.
 export ASGI_STACK_DISTRO="${ASGI_STACK_DISTRO:-debian12}"
-export ASGI_STACK_CACHE="$CACHE"
+export ASGI_STACK_CACHE="$DOWNLOADS"
 export PATH="$VENV/bin:$PATH"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -70,7 +73,7 @@ ensure_all() {
   ensure_venv
   ensure_docker
   ensure_image "$@"
-  mkdir -p "$CACHE/apt" "$CACHE/pip"
+  mkdir -p "$DOWNLOADS/apt" "$DOWNLOADS/pip"
   use_this_collection
 }
 
