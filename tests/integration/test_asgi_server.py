@@ -75,8 +75,17 @@ def test_service_is_sandboxed(host):
     assert f"User={APP}" in show
 
 
-def test_server_restarts_after_it_is_killed(host, main_pid):
-    host.run(f"kill -9 {main_pid}")
+def test_restarting_the_server_keeps_its_listening_socket(host):
+    before = host.check_output(f"stat -c %i {SOCKET}")
+    assert host.run(f"systemctl restart {UNIT}.service").rc == 0
+    assert host.check_output(f"stat -c %i {SOCKET}") == before
+    assert through_socket(host, "/health/")["status"] == "ok"
+
+
+def test_server_restarts_after_it_is_killed(host):
+    main_pid = int(host.check_output(f"systemctl show -p MainPID --value {UNIT}.service"))
+    assert main_pid > 0
+    assert host.run(f"kill -9 {main_pid}").rc == 0
     deadline = time.monotonic() + 30
     new_pid = 0
     while time.monotonic() < deadline:
