@@ -95,3 +95,12 @@ def test_server_restarts_after_it_is_killed(host):
         time.sleep(1)
     assert new_pid not in (0, main_pid), "systemd did not restart the server"
     assert through_socket(host, "/health/")["status"] == "ok"
+
+
+def test_unit_that_cannot_start_is_refused_before_it_is_installed(host):
+    unit = f"/etc/systemd/system/{UNIT}.service"
+    host.run(f"sed 's#^ExecStart=[^ ]*#ExecStart=/nonexistent/gunicorn#' {unit} > /tmp/broken.service")
+    result = host.run(f"/usr/local/sbin/asgi-stack-unit-check {UNIT}.service /tmp/broken.service")
+    assert result.rc != 0
+    assert "/nonexistent/gunicorn" in result.stderr
+    assert host.run(f"/usr/local/sbin/asgi-stack-unit-check {UNIT}.service {unit}").rc == 0
