@@ -8,8 +8,11 @@ curl, openssl and a Python WebSocket client, as a user on the host would.
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -19,8 +22,11 @@ APP_HOME = f"/srv/{APP}"
 CURRENT = f"{APP_HOME}/current"
 ENV_FILE = f"/etc/{APP}/env"
 MANAGE = f"/usr/local/bin/{APP}-manage"
-UNIT = f"{APP}-gunicorn-uvicorn"
-SOCKET = f"/run/{UNIT}.sock"
+# The server under test (tests/run-scenario sets it for each run).
+KIND = os.environ.get("ASGI_STACK_KIND", "gunicorn_uvicorn")
+KINDS = ("gunicorn_uvicorn", "uvicorn", "daphne", "hypercorn")
+UNIT = f"{APP}-{KIND.replace('_', '-')}"
+SOCKET = f"/run/{UNIT}/asgi.sock"
 TLS_DIR = "/etc/asgi-stack/tls/site"
 CA_FILE = f"{TLS_DIR}/ca.pem"
 ORIGIN = "https://localhost"
@@ -31,6 +37,7 @@ MARKERS = {
     "certificates": "the certificate, its key and the CA",
     "nginx_proxy": "what a client sees through nginx",
     "validation": "bad input is refused before anything changes",
+    "switching": "changing the server kind replaces the server",
 }
 
 
@@ -83,3 +90,16 @@ def main_pid(host) -> int:
     pid = int(host.check_output(f"systemctl show -p MainPID --value {UNIT}.service"))
     assert pid > 0, f"{UNIT}.service has no main process"
     return pid
+
+
+def run_site(extra_vars: dict) -> subprocess.CompletedProcess:
+    """playbooks/site.yml against the scenario's host, as a user runs it."""
+    root = Path(__file__).resolve().parents[2]
+    inventory = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
+    return subprocess.run(
+        ["ansible-playbook", "-i", str(inventory), str(root / "playbooks" / "site.yml"), "-e", json.dumps(extra_vars)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
+        timeout=900,
+    )

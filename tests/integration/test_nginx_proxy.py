@@ -37,6 +37,25 @@ def test_http2_is_negotiated(host):
     assert curl(host, f"{ORIGIN}/", "--http2").http_version == "2"
 
 
+def nginx_speaks_http3(host) -> bool:
+    build = host.run("nginx -V").stderr
+    version = tuple(int(part) for part in build.split("nginx/")[1].split()[0].split("."))
+    return "--with-http_v3_module" in build and version >= (1, 25)
+
+
+def test_http3_where_nginx_can_and_only_there(host):
+    headers = curl(host, f"{ORIGIN}/").headers
+    if nginx_speaks_http3(host):
+        assert headers["alt-svc"] == 'h3=":443"; ma=86400'
+        response = curl(host, f"{ORIGIN}/", "--http3-only")
+        assert response.status == 200
+        assert response.http_version == "3"
+        assert "asgi.stack demo" in response.body
+    else:
+        assert "alt-svc" not in headers
+        assert host.run("nginx -T 2>/dev/null | grep -E '^\\s*listen .*quic'").rc == 1
+
+
 def test_tls_below_1_3_is_refused_by_the_modern_profile(host):
     result = host.run(f"curl -sS --cacert {CA_FILE} --tlsv1.2 --tls-max 1.2 -o /dev/null {ORIGIN}/")
     assert result.rc != 0
@@ -64,8 +83,14 @@ def test_client_address_is_the_real_one_over_the_network(host):
 
 def test_client_cannot_spoof_its_address_or_scheme(host):
     seen = curl_json(
-        host, f"{ORIGIN}/whoami/", "-H", "X-Forwarded-For: 198.51.100.9", "-H", "X-Forwarded-Proto: http"
+        host,
+        f"{ORIGIN}/whoami/",
+        "-H", "X-Forwarded-For: 198.51.100.9",
+        "-H", "X-Forwarded-Proto: http",
+        "-H", "Daphne-Root-Path: /evil",
     )
+    assert seen["path"] == "/whoami/"
+    assert seen["script_name"] == ""
     assert seen["client"] == "127.0.0.1"
     assert seen["scheme"] == "https"
 
@@ -86,12 +111,12 @@ def test_static_file_has_caching_headers(host):
 
 
 def test_static_file_is_served_by_nginx_not_django(host):
-    host.run(f"systemctl stop {UNIT}.socket {UNIT}.service")
+    host.run(f"systemctl stop {UNIT}.socket {UNIT}.service 2>/dev/null; systemctl stop {UNIT}.service")
     try:
         assert curl(host, f"{ORIGIN}/").status == 502
         assert curl(host, f"{ORIGIN}/static/core/site.css").status == 200
     finally:
-        host.run(f"systemctl start {UNIT}.socket {UNIT}.service")
+        host.run(f"systemctl start {UNIT}.socket {UNIT}.service 2>/dev/null; systemctl start {UNIT}.service")
     deadline = time.monotonic() + 30
     while curl(host, f"{ORIGIN}/health/").status != 200 and time.monotonic() < deadline:
         time.sleep(1)

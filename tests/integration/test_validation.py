@@ -6,16 +6,11 @@ untouched host with one bad variable given as an extra var.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
+from conftest import run_site
 
 pytestmark = pytest.mark.validation
 
-ROOT = Path(__file__).resolve().parents[2]
 GOOD_KEY = "k" * 60
 
 CASES = {
@@ -41,7 +36,14 @@ CASES = {
         {"django_app_environment": {"GOOD": "two\nlines"}},
         ["django_app_environment", "single-line"],
     ),
-    "server_kind_unsupported": ({"asgi_server_kind": "daphne"}, ["asgi_server_kind", "gunicorn_uvicorn", "daphne"]),
+    "server_kind_unknown": (
+        {"asgi_server_kind": "waitress"},
+        ["asgi_server_kind", "gunicorn_uvicorn, uvicorn, daphne, hypercorn", "waitress"],
+    ),
+    "daphne_with_workers": (
+        {"asgi_server_kind": "daphne", "asgi_server_workers": 4},
+        ["asgi_server_workers", "daphne runs one process"],
+    ),
     "no_workers": ({"asgi_server_workers": 0}, ["asgi_server_workers", "1 or more"]),
     "certificate_source_not_yet": ({"certificates_source": "acme"}, ["certificates_source", "'acme'", "selfsigned"]),
     "certificate_source_unknown": ({"certificates_source": "letsencrypt"}, ["certificates_source", "selfsigned, provided, acme"]),
@@ -54,17 +56,6 @@ CASES = {
     "same_ports": ({"nginx_proxy_http_port": 443}, ["nginx_proxy_http_port", "must differ"]),
     "tls_profile_unknown": ({"nginx_proxy_tls_profile": "old"}, ["nginx_proxy_tls_profile", "modern, intermediate"]),
 }
-
-
-def run_site(extra_vars: dict) -> subprocess.CompletedProcess:
-    inventory = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
-    return subprocess.run(
-        ["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / "site.yml"), "-e", json.dumps(extra_vars)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
-        timeout=300,
-    )
 
 
 def host_is_untouched(host) -> None:

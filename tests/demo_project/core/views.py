@@ -1,3 +1,4 @@
+import asyncio
 import os
 import platform
 
@@ -46,6 +47,15 @@ async def whoami(request: HttpRequest) -> JsonResponse:
             "host": request.get_host(),
             "client": request.META.get("REMOTE_ADDR"),
             "server": request.META.get("SERVER_NAME"),
+            "path": request.path,
+            "script_name": request.META.get("SCRIPT_NAME", ""),
             "http_version": request.scope.get("http_version") if hasattr(request, "scope") else None,
         }
     )
+
+
+async def slow(request: HttpRequest) -> JsonResponse:
+    """Answers after ?seconds= (at most 10), to show that restarts let running requests finish."""
+    seconds = min(float(request.GET.get("seconds", "2")), 10.0)
+    await asyncio.sleep(seconds)
+    return JsonResponse({"slept": seconds, "pid": os.getpid()})
