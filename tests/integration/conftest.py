@@ -58,9 +58,19 @@ def curl(host, url: str, *options: str) -> Response:
     """One request with curl inside the host; the CA file verifies the chain."""
     marker = "\n--asgi-stack-status--\n"
     command = [
-        "curl", "--silent", "--show-error", "--max-time", "15",
-        "--cacert", CA_FILE, "--dump-header", "/dev/stderr",
-        "--write-out", marker + "%{http_code} %{http_version}", *options, url,
+        "curl",
+        "--silent",
+        "--show-error",
+        "--max-time",
+        "15",
+        "--cacert",
+        CA_FILE,
+        "--dump-header",
+        "/dev/stderr",
+        "--write-out",
+        marker + "%{http_code} %{http_version}",
+        *options,
+        url,
     ]
     result = host.run(" ".join(shlex.quote(part) for part in command))
     assert result.rc == 0, f"curl {url} failed: {result.stderr}"

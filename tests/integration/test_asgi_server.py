@@ -86,9 +86,7 @@ def test_environment_file_reaches_the_server_unchanged(host, main_pid):
 
 
 def test_service_is_sandboxed(host):
-    show = host.check_output(
-        f"systemctl show {UNIT}.service -p ProtectSystem -p NoNewPrivileges -p PrivateTmp -p User"
-    )
+    show = host.check_output(f"systemctl show {UNIT}.service -p ProtectSystem -p NoNewPrivileges -p PrivateTmp -p User")
     assert "ProtectSystem=strict" in show
     assert "NoNewPrivileges=yes" in show
     assert "PrivateTmp=yes" in show
@@ -114,7 +112,8 @@ def test_reload_lets_a_running_request_finish(host):
     """Reload where the server can (gunicorn, uvicorn, hypercorn: SIGHUP), restart where it cannot (daphne)."""
     host.run("rm -f /tmp/slow.out")
     host.run(
-        f"nohup curl -sS --max-time 30 --unix-socket {SOCKET} -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-For: 127.0.0.1' "
+        f"nohup curl -sS --max-time 30 --unix-socket {SOCKET} "
+        "-H 'X-Forwarded-Proto: https' -H 'X-Forwarded-For: 127.0.0.1' "
         "-o /tmp/slow.out -w '%{http_code}' "
         "'http://localhost/slow/?seconds=3' > /tmp/slow.code 2>&1 &"
     )

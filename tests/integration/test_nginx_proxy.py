@@ -85,9 +85,12 @@ def test_client_cannot_spoof_its_address_or_scheme(host):
     seen = curl_json(
         host,
         f"{ORIGIN}/whoami/",
-        "-H", "X-Forwarded-For: 198.51.100.9",
-        "-H", "X-Forwarded-Proto: http",
-        "-H", "Daphne-Root-Path: /evil",
+        "-H",
+        "X-Forwarded-For: 198.51.100.9",
+        "-H",
+        "X-Forwarded-Proto: http",
+        "-H",
+        "Daphne-Root-Path: /evil",
     )
     assert seen["path"] == "/whoami/"
     assert seen["script_name"] == ""

@@ -46,7 +46,10 @@ CASES = {
     ),
     "no_workers": ({"asgi_server_workers": 0}, ["asgi_server_workers", "1 or more"]),
     "certificate_source_not_yet": ({"certificates_source": "acme"}, ["certificates_source", "'acme'", "selfsigned"]),
-    "certificate_source_unknown": ({"certificates_source": "letsencrypt"}, ["certificates_source", "selfsigned, provided, acme"]),
+    "certificate_source_unknown": (
+        {"certificates_source": "letsencrypt"},
+        ["certificates_source", "selfsigned, provided, acme"],
+    ),
     "no_certificate_names": ({"certificates_names": []}, ["certificates_names", "at least one"]),
     "renewal_after_expiry": (
         {"certificates_renew_before_days": 120},
