@@ -95,9 +95,14 @@ def manage(host, *args: str, env: dict[str, str] | None = None):
     return host.run(f"{prefix} {MANAGE} " + " ".join(shlex.quote(arg) for arg in args))
 
 
+def current_main_pid(host) -> int:
+    """The server's main process now (0 while it is down)."""
+    return int(host.check_output(f"systemctl show -p MainPID --value {UNIT}.service"))
+
+
 @pytest.fixture(scope="module")
 def main_pid(host) -> int:
-    pid = int(host.check_output(f"systemctl show -p MainPID --value {UNIT}.service"))
+    pid = current_main_pid(host)
     assert pid > 0, f"{UNIT}.service has no main process"
     return pid
 

@@ -4,7 +4,7 @@ import json
 import time
 
 import pytest
-from conftest import APP, ENV_FILE, KIND, SOCKET, UNIT
+from conftest import APP, ENV_FILE, KIND, SOCKET, UNIT, current_main_pid
 
 pytestmark = pytest.mark.asgi_server
 
@@ -127,13 +127,13 @@ def test_reload_lets_a_running_request_finish(host):
 
 
 def test_server_restarts_after_it_is_killed(host):
-    main_pid = int(host.check_output(f"systemctl show -p MainPID --value {UNIT}.service"))
+    main_pid = current_main_pid(host)
     assert main_pid > 0
     assert host.run(f"kill -9 {main_pid}").rc == 0
     deadline = time.monotonic() + 30
     new_pid = 0
     while time.monotonic() < deadline:
-        new_pid = int(host.check_output(f"systemctl show -p MainPID --value {UNIT}.service"))
+        new_pid = current_main_pid(host)
         if new_pid not in (0, main_pid) and host.service(f"{UNIT}.service").is_running:
             break
         time.sleep(1)
