@@ -27,6 +27,10 @@ KIND = os.environ.get("ASGI_STACK_KIND", "gunicorn_uvicorn")
 KINDS = ("gunicorn_uvicorn", "uvicorn", "daphne", "hypercorn")
 UNIT = f"{APP}-{KIND.replace('_', '-')}"
 SOCKET = f"/run/{UNIT}/asgi.sock"
+# In the test inventory hypercorn also terminates TLS itself (asgi_server_tls),
+# as the app's group, which therefore reads the key.
+SERVER_TLS = KIND == "hypercorn"
+KEY_GROUP = APP if SERVER_TLS else "root"
 TLS_DIR = "/etc/asgi-stack/tls/site"
 CA_FILE = f"{TLS_DIR}/ca.pem"
 ORIGIN = "https://localhost"
@@ -35,6 +39,7 @@ MARKERS = {
     "django_app": "the app's releases, environment and manage command",
     "asgi_server": "the ASGI server's units and processes",
     "certificates": "the certificate, its key and the CA",
+    "provided": "a certificate the user provides, and bad ones refused",
     "nginx_proxy": "what a client sees through nginx",
     "validation": "bad input is refused before anything changes",
     "switching": "changing the server kind replaces the server",

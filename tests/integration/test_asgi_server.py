@@ -4,7 +4,7 @@ import json
 import time
 
 import pytest
-from conftest import APP, ENV_FILE, KIND, SOCKET, UNIT, current_main_pid
+from conftest import APP, ENV_FILE, KIND, SERVER_TLS, SOCKET, UNIT, current_main_pid
 
 pytestmark = pytest.mark.asgi_server
 
@@ -51,10 +51,12 @@ def test_every_server_process_runs_as_the_app_user(host, main_pid):
         assert "uvicorn_worker.UvicornWorker" in host.process.get(pid=main_pid).args
 
 
-def test_workers_default_to_two_per_cpu_plus_one(host, main_pid):
+def test_workers_default_per_kind(host, main_pid):
     workers = len(server_processes(host, main_pid)) - 1
     if KIND == "daphne":
         assert workers == 0, "daphne runs one process"
+    elif SERVER_TLS:
+        assert workers == 1, "hypercorn serving QUIC runs one worker"
     else:
         assert workers == 2 * int(host.check_output("nproc")) + 1
 

@@ -1,7 +1,7 @@
 """The certificate as certificates issues it: chain, names, key and modes."""
 
 import pytest
-from conftest import CA_FILE, TLS_DIR
+from conftest import CA_FILE, KEY_GROUP, TLS_DIR
 
 pytestmark = pytest.mark.certificates
 
@@ -30,7 +30,7 @@ def test_private_key_matches_the_certificate(host):
 def test_private_key_is_readable_only_by_root_and_its_group(host):
     key = host.file(PRIVKEY)
     assert key.user == "root"
-    assert key.group == "root"
+    assert key.group == KEY_GROUP
     assert key.mode == 0o640
     assert host.file(TLS_DIR).mode == 0o750
 
