@@ -40,6 +40,7 @@ MARKERS = {
     "asgi_server": "the ASGI server's units and processes",
     "certificates": "the certificate, its key and the CA",
     "provided": "a certificate the user provides, and bad ones refused",
+    "acme": "a certificate from an ACME server, and its renewal",
     "nginx_proxy": "what a client sees through nginx",
     "validation": "bad input is refused before anything changes",
     "switching": "changing the server kind replaces the server",

@@ -45,7 +45,52 @@ CASES = {
         ["asgi_server_workers", "daphne runs one process"],
     ),
     "no_workers": ({"asgi_server_workers": 0}, ["asgi_server_workers", "1 or more"]),
-    "certificate_source_not_yet": ({"certificates_source": "acme"}, ["certificates_source", "'acme'", "selfsigned"]),
+    "tls_from_a_server_without_it": (
+        {"asgi_server_kind": "uvicorn", "asgi_server_tls": True},
+        ["asgi_server_tls", "only hypercorn", "'uvicorn'"],
+    ),
+    "quic_with_workers": (
+        {"asgi_server_kind": "hypercorn", "asgi_server_tls": True, "asgi_server_workers": 3},
+        ["asgi_server_workers", "must run one worker", "asgi_server_tls_http3"],
+    ),
+    "tls_port_taken_by_nginx": (
+        {"asgi_server_kind": "hypercorn", "asgi_server_tls": True, "asgi_server_tls_port": 443},
+        ["asgi_server_tls_port", "differ from nginx's ports"],
+    ),
+    "tls_key_unreadable_by_server": (
+        {"asgi_server_kind": "hypercorn", "asgi_server_tls": True, "certificates_key_group": "root"},
+        ["certificates_key_group", "Set certificates_key_group to demo"],
+    ),
+    "acme_without_terms": (
+        {"certificates_source": "acme", "certificates_names": ["www.example.org"]},
+        ["certificates_acme_terms_agreed", "terms of service"],
+    ),
+    "acme_over_http": (
+        {
+            "certificates_source": "acme",
+            "certificates_acme_terms_agreed": True,
+            "certificates_acme_directory": "http://acme.example.org/directory",
+        },
+        ["certificates_acme_directory", "https://"],
+    ),
+    "acme_for_an_address": (
+        {"certificates_source": "acme", "certificates_acme_terms_agreed": True},
+        ["certificates_names", "'127.0.0.1'", "DNS names only"],
+    ),
+    "acme_renewals_miss_hypercorn": (
+        {
+            "asgi_server_kind": "hypercorn",
+            "asgi_server_tls": True,
+            "certificates_source": "acme",
+            "certificates_acme_terms_agreed": True,
+            "certificates_names": ["www.example.org"],
+        },
+        ["certificates_reload_units", "demo-hypercorn.service"],
+    ),
+    "provided_without_certificate": (
+        {"certificates_source": "provided"},
+        ["certificates_provided_certificate", "certificates_provided_certificate_src", "not both"],
+    ),
     "certificate_source_unknown": (
         {"certificates_source": "letsencrypt"},
         ["certificates_source", "selfsigned, provided, acme"],
