@@ -25,8 +25,38 @@ MANAGE = f"/usr/local/bin/{APP}-manage"
 # The server under test (tests/run-scenario sets it for each run).
 KIND = os.environ.get("ASGI_STACK_KIND", "gunicorn_uvicorn")
 KINDS = ("gunicorn_uvicorn", "uvicorn", "daphne", "hypercorn")
-UNIT = f"{APP}-{KIND.replace('_', '-')}"
-SOCKET = f"/run/{UNIT}/asgi.sock"
+
+
+def unit_of(kind: str) -> str:
+    return f"{APP}-{kind.replace('_', '-')}"
+
+
+# daphne runs two instances side by side, each a service of its own with its
+# own socket (the asgi_server role's vars/main.yml); the other kinds one
+# service, fed by a socket unit.
+def instances_of(kind: str) -> tuple[str, ...]:
+    return ("1", "2") if kind == "daphne" else ()
+
+
+def services_of(kind: str) -> list[str]:
+    return [f"{unit_of(kind)}@{i}.service" for i in instances_of(kind)] or [f"{unit_of(kind)}.service"]
+
+
+def sockets_of(kind: str) -> list[str]:
+    return [f"/run/{unit_of(kind)}/asgi-{i}.sock" for i in instances_of(kind)] or [f"/run/{unit_of(kind)}/asgi.sock"]
+
+
+def unit_files_of(kind: str) -> list[str]:
+    return (
+        [f"{unit_of(kind)}@.service"] if instances_of(kind) else [f"{unit_of(kind)}.service", f"{unit_of(kind)}.socket"]
+    )
+
+
+UNIT = unit_of(KIND)
+SERVICES = services_of(KIND)
+SERVICE = SERVICES[0]
+SOCKETS = sockets_of(KIND)
+SOCKET = SOCKETS[0]
 # In the test inventory hypercorn also terminates TLS itself (asgi_server_tls),
 # as the app's group, which therefore reads the key.
 SERVER_TLS = KIND == "hypercorn"
@@ -44,6 +74,7 @@ MARKERS = {
     "nginx_proxy": "what a client sees through nginx",
     "validation": "bad input is refused before anything changes",
     "switching": "changing the server kind replaces the server",
+    "zero_downtime": "deploys, restarts, rollbacks and failures under load drop no request",
 }
 
 
@@ -103,22 +134,27 @@ def manage(host, *args: str, env: dict[str, str] | None = None):
 
 def current_main_pid(host) -> int:
     """The server's main process now (0 while it is down)."""
-    return int(host.check_output(f"systemctl show -p MainPID --value {UNIT}.service"))
+    return int(host.check_output(f"systemctl show -p MainPID --value {SERVICE}"))
 
 
 @pytest.fixture(scope="module")
 def main_pid(host) -> int:
     pid = current_main_pid(host)
-    assert pid > 0, f"{UNIT}.service has no main process"
+    assert pid > 0, f"{SERVICE} has no main process"
     return pid
 
 
 def run_site(extra_vars: dict) -> subprocess.CompletedProcess:
     """playbooks/site.yml against the scenario's host, as a user runs it."""
+    return run_playbook("site.yml", extra_vars)
+
+
+def run_playbook(playbook: str, extra_vars: dict) -> subprocess.CompletedProcess:
+    """One of playbooks/ against the scenario's host, as a user runs it."""
     root = Path(__file__).resolve().parents[2]
     inventory = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
     return subprocess.run(
-        ["ansible-playbook", "-i", str(inventory), str(root / "playbooks" / "site.yml"), "-e", json.dumps(extra_vars)],
+        ["ansible-playbook", "-i", str(inventory), str(root / "playbooks" / playbook), "-e", json.dumps(extra_vars)],
         capture_output=True,
         text=True,
         env={**os.environ, "ANSIBLE_NOCOLOR": "1"},

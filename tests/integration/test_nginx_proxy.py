@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from conftest import CA_FILE, ORIGIN, UNIT, curl, curl_json
+from conftest import CA_FILE, KIND, ORIGIN, SERVICES, UNIT, curl, curl_json
 
 pytestmark = pytest.mark.nginx_proxy
 
@@ -114,12 +114,13 @@ def test_static_file_has_caching_headers(host):
 
 
 def test_static_file_is_served_by_nginx_not_django(host):
-    host.run(f"systemctl stop {UNIT}.socket {UNIT}.service 2>/dev/null; systemctl stop {UNIT}.service")
+    units = " ".join(SERVICES + ([] if KIND == "daphne" else [f"{UNIT}.socket"]))
+    host.run(f"systemctl stop {units}")
     try:
         assert curl(host, f"{ORIGIN}/").status == 502
         assert curl(host, f"{ORIGIN}/static/core/site.css").status == 200
     finally:
-        host.run(f"systemctl start {UNIT}.socket {UNIT}.service 2>/dev/null; systemctl start {UNIT}.service")
+        host.run(f"systemctl start {units}")
     deadline = time.monotonic() + 30
     while curl(host, f"{ORIGIN}/health/").status != 200 and time.monotonic() < deadline:
         time.sleep(1)

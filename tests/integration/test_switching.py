@@ -1,7 +1,7 @@
 """Changing asgi_server_kind and running the playbook again replaces the server."""
 
 import pytest
-from conftest import APP, KINDS, ORIGIN, curl, curl_json, run_site
+from conftest import APP, KINDS, ORIGIN, curl, curl_json, run_site, services_of, sockets_of, unit_files_of, unit_of
 
 pytestmark = pytest.mark.switching
 
@@ -9,26 +9,23 @@ pytestmark = pytest.mark.switching
 SEQUENCE = ("daphne", "hypercorn", "uvicorn", "gunicorn_uvicorn")
 
 
-def unit_of(kind: str) -> str:
-    return f"{APP}-{kind.replace('_', '-')}"
-
-
 @pytest.mark.parametrize("kind", SEQUENCE)
 def test_switching_leaves_exactly_the_new_server(host, kind):
     result = run_site({"asgi_server_kind": kind})
     assert result.returncode == 0, result.stdout[-4000:]
 
-    unit = unit_of(kind)
     units = sorted(name for name in host.check_output("ls /etc/systemd/system").split() if name.startswith(f"{APP}-"))
-    assert units == [f"{unit}.service"] + ([] if kind == "daphne" else [f"{unit}.socket"])
+    assert units == sorted(unit_files_of(kind))
     for other in set(KINDS) - {kind}:
         assert not host.file(f"/run/{unit_of(other)}").exists, other
         assert not host.file(f"/etc/tmpfiles.d/{unit_of(other)}.conf").exists, other
-        assert host.run(f"systemctl is-active {unit_of(other)}.service").stdout.strip() != "active", other
-    assert host.service(f"{unit}.service").is_running
+        for service in services_of(other):
+            assert host.run(f"systemctl is-active {service}").stdout.strip() != "active", service
+    assert all(host.service(service).is_running for service in services_of(kind))
 
     site = host.file("/etc/nginx/sites-available/demo.conf").content_string
-    assert f"server unix:/run/{unit}/asgi.sock;" in site
+    servers = [line.split()[1] for line in site.splitlines() if line.strip().startswith("server unix:")]
+    assert servers == [f"unix:{socket}" for socket in sockets_of(kind)]
     assert curl(host, f"{ORIGIN}/").status == 200
     seen = curl_json(host, f"{ORIGIN}/whoami/")
     assert (seen["scheme"], seen["client"]) == ("https", "127.0.0.1")

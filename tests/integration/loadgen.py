@@ -1,0 +1,63 @@
+"""A load generator that runs inside the test host: GET requests back to back.
+
+    python3 loadgen.py URL CAFILE STOPFILE RESULTFILE [CLIENTS]
+
+Each client keeps one HTTPS connection open (as browsers do) and sends the
+next request as soon as the last one is answered, until STOPFILE exists. A
+request counts as failed when it gets no answer or a status other than 2xx;
+the client then opens a new connection. RESULTFILE gets the totals as JSON:
+requests, failures (with the first few reasons) and the worst latency.
+"""
+
+import http.client
+import json
+import os
+import ssl
+import sys
+import threading
+import time
+from urllib.parse import urlsplit
+
+
+def client(url, context, stop_file, totals, lock):
+    parts = urlsplit(url)
+    connection = None
+    while not os.path.exists(stop_file):
+        started = time.monotonic()
+        try:
+            if connection is None:
+                connection = http.client.HTTPSConnection(parts.hostname, parts.port or 443, context=context, timeout=60)
+            connection.request("GET", parts.path or "/")
+            response = connection.getresponse()
+            response.read()
+            failure = None if 200 <= response.status < 300 else f"status {response.status}"
+        except (OSError, http.client.HTTPException) as error:
+            failure = f"{type(error).__name__}: {error}"
+            connection = None
+        elapsed = time.monotonic() - started
+        with lock:
+            totals["requests"] += 1
+            totals["worst_latency_s"] = max(totals["worst_latency_s"], round(elapsed, 3))
+            if failure:
+                totals["failures"] += 1
+                if len(totals["failure_samples"]) < 5:
+                    totals["failure_samples"].append(failure)
+
+
+def main():
+    url, ca_file, stop_file, result_file = sys.argv[1:5]
+    clients = int(sys.argv[5]) if len(sys.argv) > 5 else 4
+    context = ssl.create_default_context(cafile=ca_file)
+    totals = {"requests": 0, "failures": 0, "failure_samples": [], "worst_latency_s": 0.0}
+    lock = threading.Lock()
+    threads = [threading.Thread(target=client, args=(url, context, stop_file, totals, lock)) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with open(result_file, "w") as out:
+        json.dump(totals, out)
+
+
+if __name__ == "__main__":
+    main()

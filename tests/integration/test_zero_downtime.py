@@ -1,0 +1,188 @@
+"""Deploys, restarts, rollbacks, failed releases and a kind switch, under load, drop nothing.
+
+A load generator (loadgen.py) runs inside the host against nginx while each
+step runs, and every request must get a 2xx. Each step prints the request
+count, the failures and the worst latency it measured. The steps build on
+each other and run in this file's order.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from conftest import APP_HOME, CA_FILE, CURRENT, ENV_FILE, KIND, KINDS, SERVICES, run_playbook, run_site
+
+pytestmark = pytest.mark.zero_downtime
+
+DEMO = Path(__file__).resolve().parents[1] / "demo_project"
+LOADGEN = Path(__file__).with_name("loadgen.py")
+TARGET = "https://localhost/whoami/"
+INJECTED = "injected by the zero-downtime test"
+# What every run deploys unless a step says otherwise (the steps build on it).
+DEPLOYED: dict = {}
+
+
+def release_of(host, link: str = CURRENT) -> str:
+    return host.file(link).linked_to.rsplit("/", 1)[1]
+
+
+def output_of(result) -> str:
+    return " ".join((result.stdout + result.stderr).split())
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory) -> dict[str, str]:
+    """Copies of the demo project: two new versions, and three broken ones."""
+    root = tmp_path_factory.mktemp("variants")
+
+    def variant(name: str) -> Path:
+        path = root / name
+        shutil.copytree(DEMO, path, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3"))
+        return path
+
+    for version in ("v2", "v3"):
+        (variant(version) / "core" / "version.txt").write_text(version + "\n")
+    with (variant("import_error") / "core" / "views.py").open("a") as views:
+        views.write(f"\nraise ImportError('{INJECTED}')\n")
+    (variant("migration_fails") / "core" / "migrations" / "0002_injected_failure.py").write_text(
+        "from django.db import migrations\n\n\n"
+        f"def fail(apps, schema_editor):\n    raise RuntimeError('{INJECTED}')\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        "    dependencies = [('core', '0001_initial')]\n"
+        "    operations = [migrations.RunPython(fail)]\n"
+    )
+    with (variant("health_500") / "core" / "views.py").open("a") as views:
+        views.write(
+            f"\n\nasync def health(request):\n    return JsonResponse({{'status': '{INJECTED}'}}, status=500)\n"
+        )
+    return {path.name: str(path) for path in root.iterdir()}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def loadgen(host) -> None:
+    host.run(f"cat > /tmp/loadgen.py <<'PY'\n{LOADGEN.read_text()}\nPY")
+
+
+@contextmanager
+def under_load(host, step: str):
+    """Runs the load generator while the block runs; yields its totals, filled in afterwards."""
+    totals: dict = {}
+    host.run("rm -f /tmp/load.stop /tmp/load.json")
+    host.run(f"nohup python3 /tmp/loadgen.py {TARGET} {CA_FILE} /tmp/load.stop /tmp/load.json 4 >/tmp/load.log 2>&1 &")
+    time.sleep(1)
+    try:
+        yield totals
+    finally:
+        time.sleep(1)
+        host.run("touch /tmp/load.stop")
+        deadline = time.monotonic() + 90
+        while not host.file("/tmp/load.json").exists and time.monotonic() < deadline:
+            time.sleep(0.5)
+        totals.update(json.loads(host.file("/tmp/load.json").content_string))
+        print(
+            f"\n[{KIND}] {step}: {totals['requests']} requests, {totals['failures']} failed,"
+            f" worst latency {totals['worst_latency_s']} s {totals['failure_samples'] or ''}"
+        )
+
+
+def assert_nothing_dropped(totals: dict) -> None:
+    assert totals["requests"] >= 50, totals
+    assert totals["failures"] == 0, totals
+
+
+def test_deploying_a_new_release(host, variants):
+    before = release_of(host)
+    DEPLOYED["django_app_src_dir"] = variants["v2"]
+    with under_load(host, "deploy a new release") as totals:
+        result = run_site(DEPLOYED)
+    assert result.returncode == 0, output_of(result)[-3000:]
+    assert release_of(host) != before
+    assert release_of(host, f"{APP_HOME}/previous") == before
+    assert_nothing_dropped(totals)
+
+
+def test_changing_the_environment(host):
+    with under_load(host, "change the environment (restart)") as totals:
+        result = run_site({**DEPLOYED, "django_app_environment": {"DEMO_ROLLOUT": "2"}})
+    assert result.returncode == 0, output_of(result)[-3000:]
+    assert "DEMO_ROLLOUT=2" in host.file(ENV_FILE).content_string
+    assert_nothing_dropped(totals)
+
+
+def test_restarting_the_server(host):
+    with under_load(host, "restart the server") as totals:
+        for service in SERVICES:
+            assert host.run(f"systemctl restart {service}").rc == 0
+    assert_nothing_dropped(totals)
+
+
+def test_rollback_playbook_returns_to_the_previous_release(host):
+    current, previous = release_of(host), release_of(host, f"{APP_HOME}/previous")
+    with under_load(host, "roll back (playbook)") as totals:
+        result = run_playbook("rollback.yml", {})
+    assert result.returncode == 0, output_of(result)[-3000:]
+    assert release_of(host) == previous
+    assert release_of(host, f"{APP_HOME}/previous") == current
+    assert_nothing_dropped(totals)
+
+
+def test_rollback_to_a_named_release(host):
+    named = release_of(host, f"{APP_HOME}/previous")
+    with under_load(host, "roll back to a named release") as totals:
+        result = run_playbook("rollback.yml", {"django_app_rollback_release": named})
+    assert result.returncode == 0, output_of(result)[-3000:]
+    assert release_of(host) == named
+    assert_nothing_dropped(totals)
+
+
+def test_rollback_to_an_unknown_release_is_refused(host):
+    before = release_of(host)
+    result = run_playbook("rollback.yml", {"django_app_rollback_release": "no-such-release"})
+    assert result.returncode != 0
+    assert "there is no such release" in output_of(result)
+    assert release_of(host) == before
+
+
+@pytest.mark.parametrize(
+    "variant, expected",
+    [
+        ("import_error", [INJECTED, "check"]),
+        ("migration_fails", [INJECTED, "migrate"]),
+        ("health_500", ["failed its health check", "answered 500, expected 200", "which answers as expected"]),
+    ],
+)
+def test_a_broken_release_never_stays_live(host, variants, variant, expected):
+    before = release_of(host)
+    with under_load(host, f"deploy a broken release ({variant})") as totals:
+        result = run_site({**DEPLOYED, "django_app_src_dir": variants[variant], "django_app_health_timeout": 10})
+    output = output_of(result)
+    assert result.returncode != 0, f"{variant} was deployed"
+    for text in expected:
+        assert text in output, f"{variant}: '{text}' not in:\n{output[-3000:]}"
+    assert release_of(host) == before
+    assert_nothing_dropped(totals)
+
+
+def test_old_releases_are_pruned(host, variants):
+    before = release_of(host)
+    DEPLOYED["django_app_src_dir"] = variants["v3"]
+    with under_load(host, "deploy and prune to 2 releases") as totals:
+        result = run_site({**DEPLOYED, "django_app_keep_releases": 2})
+    assert result.returncode == 0, output_of(result)[-3000:]
+    releases = sorted(host.check_output(f"ls {APP_HOME}/releases").split())
+    assert releases == sorted([release_of(host), before])
+    assert release_of(host, f"{APP_HOME}/previous") == before
+    assert_nothing_dropped(totals)
+
+
+def test_switching_the_server_kind(host):
+    other = KINDS[(KINDS.index(KIND) + 1) % len(KINDS)]
+    with under_load(host, f"switch to {other}") as totals:
+        result = run_site({**DEPLOYED, "asgi_server_kind": other})
+    assert result.returncode == 0, output_of(result)[-3000:]
+    assert_nothing_dropped(totals)
