@@ -1,9 +1,11 @@
 """A load generator that runs inside the test host: GET requests back to back.
 
-    python3 loadgen.py URL CAFILE STOPFILE RESULTFILE [CLIENTS]
+    python3 loadgen.py URL CAFILE STOPFILE RESULTFILE [CLIENTS [PAUSE]]
 
 Each client keeps one HTTPS connection open (as browsers do) and sends the
-next request as soon as the last one is answered, until STOPFILE exists. A
+next request PAUSE seconds (default 0.01) after the last one was answered,
+until STOPFILE exists: steady traffic that leaves the host's CPUs to the
+deploy under test. A
 request counts as failed when it gets no answer or a status other than 2xx;
 the client then opens a new connection. RESULTFILE gets the totals as JSON:
 requests, failures (with the first few reasons) and the worst latency.
@@ -19,7 +21,7 @@ import time
 from urllib.parse import urlsplit
 
 
-def client(url, context, stop_file, totals, lock):
+def client(url, context, stop_file, pause, totals, lock):
     parts = urlsplit(url)
     connection = None
     while not os.path.exists(stop_file):
@@ -42,15 +44,19 @@ def client(url, context, stop_file, totals, lock):
                 totals["failures"] += 1
                 if len(totals["failure_samples"]) < 5:
                     totals["failure_samples"].append(failure)
+        time.sleep(pause)
 
 
 def main():
     url, ca_file, stop_file, result_file = sys.argv[1:5]
-    clients = int(sys.argv[5]) if len(sys.argv) > 5 else 4
+    clients = int(sys.argv[5]) if len(sys.argv) > 5 else 2
+    pause = float(sys.argv[6]) if len(sys.argv) > 6 else 0.01
     context = ssl.create_default_context(cafile=ca_file)
     totals = {"requests": 0, "failures": 0, "failure_samples": [], "worst_latency_s": 0.0}
     lock = threading.Lock()
-    threads = [threading.Thread(target=client, args=(url, context, stop_file, totals, lock)) for _ in range(clients)]
+    threads = [
+        threading.Thread(target=client, args=(url, context, stop_file, pause, totals, lock)) for _ in range(clients)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
