@@ -88,7 +88,9 @@ def under_load(host, step: str):
         totals.update(json.loads(host.file("/tmp/load.json").content_string))
         print(
             f"\n[{KIND}] {step}: {totals['requests']} requests, {totals['failures']} failed,"
-            f" worst latency {totals['worst_latency_s']} s {totals['failure_samples'] or ''}"
+            f" worst latency {totals['worst_latency_s']} s,"
+            f" {totals['retried_on_closed_keepalive']} sent again after nginx closed an idle connection"
+            f" {totals['failure_samples'] or ''}"
         )
 
 
