@@ -57,6 +57,10 @@ CASES = {
         {"asgi_server_kind": "hypercorn", "asgi_server_tls": True, "asgi_server_tls_port": 443},
         ["asgi_server_tls_port", "differ from nginx's ports"],
     ),
+    "tls_key_not_a_path": (
+        {"asgi_server_kind": "hypercorn", "asgi_server_tls": True, "asgi_server_tls_certificate_key": "key.pem"},
+        ["asgi_server_tls_certificate_key", "must be absolute paths", "'key.pem'"],
+    ),
     "tls_key_unreadable_by_server": (
         {"asgi_server_kind": "hypercorn", "asgi_server_tls": True, "certificates_key_group": "root"},
         ["certificates_key_group", "Set certificates_key_group to demo"],
