@@ -22,12 +22,15 @@ def test_switching_leaves_exactly_the_new_server(host, kind):
         for service in services_of(other):
             assert host.run(f"systemctl is-active {service}").stdout.strip() != "active", service
     assert all(host.service(service).is_running for service in services_of(kind))
+    # hypercorn's helpers go with it.
+    for helper in ("/usr/local/lib/asgi-stack/python", "/usr/local/sbin/asgi-stack-hypercorn-signal"):
+        assert host.file(helper).exists == (kind == "hypercorn"), helper
 
     site = host.file("/etc/nginx/sites-available/demo.conf").content_string
     servers = [line.split()[1] for line in site.splitlines() if line.strip().startswith("server unix:")]
     sockets = sockets_of(kind)
-    # Several instances are each listed twice (see nginx_proxy's site.conf.j2).
-    assert servers == [f"unix:{socket}" for socket in (sockets * 2 if len(sockets) > 1 else sockets)]
+    # Each socket is listed twice (see nginx_proxy's site.conf.j2).
+    assert servers == [f"unix:{socket}" for socket in sockets * 2]
     assert curl(host, f"{ORIGIN}/").status == 200
     seen = curl_json(host, f"{ORIGIN}/whoami/")
     assert (seen["scheme"], seen["client"]) == ("https", "127.0.0.1")
