@@ -29,8 +29,8 @@ def test_switching_leaves_exactly_the_new_server(host, kind):
     site = host.file("/etc/nginx/sites-available/demo.conf").content_string
     servers = [line.split()[1] for line in site.splitlines() if line.strip().startswith("server unix:")]
     sockets = sockets_of(kind)
-    # Each socket is listed twice (see nginx_proxy's site.conf.j2).
-    assert servers == [f"unix:{socket}" for socket in sockets * 2]
+    # Each socket is listed three times (see nginx_proxy's site.conf.j2).
+    assert servers == [f"unix:{socket}" for socket in sockets * 3]
     assert curl(host, f"{ORIGIN}/").status == 200
     seen = curl_json(host, f"{ORIGIN}/whoami/")
     assert (seen["scheme"], seen["client"]) == ("https", "127.0.0.1")
