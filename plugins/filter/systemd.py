@@ -1,0 +1,138 @@
+# Copyright: contributors to asgi.stack
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters for systemd units: read their state in one call, and plan the removal of a server kind's units.
+
+Documented in the YAML files named after each filter beside this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+
+def systemd_units(output: str) -> dict[str, dict[str, str]]:
+    """``systemctl show --property=Id,... UNIT...`` output as {unit: {property: value}}.
+
+    systemctl prints one block of ``Property=value`` lines per unit, blocks
+    separated by an empty line, in the order asked for; ``Id`` names the unit.
+    """
+    if not isinstance(output, str):
+        raise AnsibleFilterError("asgi.stack.systemd_units takes the standard output of systemctl show")
+    units: dict[str, dict[str, str]] = {}
+    for block in output.strip().split("\n\n"):
+        properties = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if "Id" not in properties:
+            raise AnsibleFilterError("asgi.stack.systemd_units: every unit's block must have its Id property")
+        units[properties["Id"]] = properties
+    return units
+
+
+def units_running(units: Mapping[str, Mapping[str, str]], names: Iterable[str]) -> bool:
+    """True when every unit named is active and enabled."""
+    return all(
+        units.get(name, {}).get("ActiveState") == "active" and units.get(name, {}).get("UnitFileState") == "enabled"
+        for name in names
+    )
+
+
+def server_unit(prefix: str, kind: str) -> str:
+    """The name of a server kind's units: the prefix, a dash, and the kind with dashes (``demo-gunicorn-uvicorn``)."""
+    if not prefix or not kind:
+        raise AnsibleFilterError("asgi.stack.server_unit needs a prefix and a kind")
+    return f"{prefix}-{kind.replace('_', '-')}"
+
+
+def retired_kinds(kinds: Mapping[str, Mapping[str, Any]], chosen: str, prefix: str) -> list[dict[str, Any]]:
+    """The kinds not chosen, each as {``unit``: its units' name, ``instances``: how many it runs}."""
+    return [
+        {"unit": server_unit(prefix, kind), "instances": int(properties.get("instances", 1))}
+        for kind, properties in kinds.items()
+        if kind != chosen
+    ]
+
+
+def _instances(entry: Mapping[str, Any]) -> list[str]:
+    count = int(entry.get("instances", 1))
+    return [str(number) for number in range(1, count + 1)] if count > 1 else []
+
+
+def _leftovers(unit: str, layout: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """A kind's unit files, and the other files and directories it leaves."""
+    try:
+        units = [f"{layout['unit_dir']}/{unit}{suffix}" for suffix in (".socket", ".service", "@.service")]
+        others = [
+            f"{layout['tmpfiles_dir']}/{unit}.conf",
+            f"{layout['run_dir']}/{unit}",
+            f"{layout['config_dir']}/{unit}.toml",
+        ]
+    except KeyError as missing:
+        raise AnsibleFilterError(f"asgi.stack.retire_*: layout needs {missing}") from None
+    return units, others
+
+
+def retire_candidates(units: Iterable[Mapping[str, Any]], layout: Mapping[str, str]) -> list[str]:
+    """Every path a server kind's units may have left: the paths asgi.stack.paths_info reads for retire.yml.
+
+    ``units`` lists the retired kinds as {``unit``: the units' name, ``instances``: how many};
+    ``layout`` gives the directories: ``unit_dir``, ``tmpfiles_dir``, ``run_dir``, ``config_dir``.
+    """
+    paths = []
+    for entry in units:
+        unit_files, others = _leftovers(entry["unit"], layout)
+        paths += unit_files + others
+    return paths
+
+
+def retire_plan(
+    units: Iterable[Mapping[str, Any]],
+    probe: Mapping[str, Any],
+    layout: Mapping[str, str],
+    also: Iterable[str] = (),
+) -> dict[str, Any]:
+    """What retire.yml stops and removes, from what the probe found of ``retire_candidates`` and ``also``.
+
+    ``stop`` lists the units to stop and disable, sockets before services, so
+    that no new connection reaches a service that is stopping; a template
+    unit stands for its instances, 1 to ``instances``. ``remove`` lists the
+    files and directories that exist, those of ``also`` included;
+    ``units_removed`` tells whether systemd must reload.
+    """
+    found = probe.get("paths") if isinstance(probe, Mapping) else None
+    if not isinstance(found, Mapping):
+        raise AnsibleFilterError("asgi.stack.retire_plan takes the registered result of asgi.stack.paths_info")
+
+    def exists(path: str) -> bool:
+        if path not in found:
+            raise AnsibleFilterError(f"asgi.stack.retire_plan: the probe did not read '{path}'")
+        return bool(found[path].get("exists"))
+
+    sockets, services, remove, units_removed = [], [], [], False
+    for entry in units:
+        unit = entry["unit"]
+        (socket_file, service_file, template_file), others = _leftovers(unit, layout)
+        if exists(socket_file):
+            sockets.append(f"{unit}.socket")
+        if exists(service_file):
+            services.append(f"{unit}.service")
+        if exists(template_file):
+            services += [f"{unit}@{number}.service" for number in _instances(entry) or ["1"]]
+        unit_files = [path for path in (socket_file, service_file, template_file) if exists(path)]
+        units_removed = units_removed or bool(unit_files)
+        remove += unit_files + [path for path in others if exists(path)]
+    remove += [path for path in also if exists(path)]
+    return {"stop": sockets + services, "remove": remove, "units_removed": units_removed}
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            "server_unit": server_unit,
+            "retired_kinds": retired_kinds,
+            "systemd_units": systemd_units,
+            "units_running": units_running,
+            "retire_candidates": retire_candidates,
+            "retire_plan": retire_plan,
+        }

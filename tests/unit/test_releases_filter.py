@@ -1,0 +1,52 @@
+"""Unit tests for the filter that chooses the releases a deploy removes."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "filter" / "releases.py"
+spec = importlib.util.spec_from_file_location("releases", PLUGIN)
+releases = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(releases)
+
+ROOT = "/srv/demo/releases"
+
+
+def found(*names_oldest_first: str) -> list[dict]:
+    return [{"path": f"{ROOT}/{name}", "mtime": float(age)} for age, name in enumerate(names_oldest_first)]
+
+
+def prune(found_releases, keep, current, previous=""):
+    path = f"{ROOT}/{{}}".format
+    names = releases.releases_to_prune(found_releases, keep, path(current), path(previous) if previous else "")
+    return sorted(name.rsplit("/", 1)[1] for name in names)
+
+
+def test_the_newest_are_kept_with_current_and_previous():
+    assert prune(found("a", "b", "c", "d", "e"), 3, current="e", previous="d") == ["a", "b"]
+
+
+def test_current_and_previous_stay_however_old():
+    # After a rollback the current release may be the oldest.
+    assert prune(found("a", "b", "c", "d", "e"), 2, current="a", previous="e") == ["b", "c", "d"]
+
+
+def test_keeping_one_keeps_the_previous_too():
+    assert prune(found("a", "b", "c"), 1, current="c", previous="b") == ["a"]
+
+
+def test_without_a_previous_release_the_newest_others_fill_the_room():
+    assert prune(found("a", "b", "c", "d"), 2, current="d") == ["a", "b"]
+
+
+def test_nothing_to_prune_when_fewer_than_kept():
+    assert prune(found("a", "b"), 5, current="b", previous="a") == []
+
+
+def test_keep_must_be_a_positive_number():
+    with pytest.raises(AnsibleFilterError, match="1 or more"):
+        prune(found("a"), 0, current="a")
+    with pytest.raises(AnsibleFilterError, match="whole number"):
+        prune(found("a"), "many", current="a")

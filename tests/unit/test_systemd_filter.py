@@ -1,0 +1,111 @@
+"""Unit tests for the filters that read units' state and plan the removal of a server kind."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "filter" / "systemd.py"
+spec = importlib.util.spec_from_file_location("systemd", PLUGIN)
+systemd = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(systemd)
+
+LAYOUT = {
+    "unit_dir": "/etc/systemd/system",
+    "tmpfiles_dir": "/etc/tmpfiles.d",
+    "run_dir": "/run",
+    "config_dir": "/etc/asgi-stack/servers",
+}
+KINDS = {
+    "gunicorn_uvicorn": {"socket_activation": True},
+    "uvicorn": {"socket_activation": True},
+    "daphne": {"socket_activation": False, "instances": 2},
+    "hypercorn": {"socket_activation": True},
+}
+
+SHOW = """Id=demo-uvicorn.socket
+ActiveState=active
+UnitFileState=enabled
+
+Id=demo-uvicorn.service
+ActiveState=active
+UnitFileState=disabled
+"""
+
+
+def test_the_unit_name_carries_the_prefix_and_the_kind_with_dashes():
+    assert systemd.server_unit("demo", "gunicorn_uvicorn") == "demo-gunicorn-uvicorn"
+    with pytest.raises(AnsibleFilterError):
+        systemd.server_unit("", "uvicorn")
+
+
+def test_systemctl_show_is_read_per_unit():
+    units = systemd.systemd_units(SHOW)
+    assert units["demo-uvicorn.socket"] == {
+        "Id": "demo-uvicorn.socket",
+        "ActiveState": "active",
+        "UnitFileState": "enabled",
+    }
+    assert systemd.units_running(units, ["demo-uvicorn.socket"])
+    assert not systemd.units_running(units, ["demo-uvicorn.socket", "demo-uvicorn.service"]), "not enabled"
+    assert not systemd.units_running(units, ["demo-other.service"]), "unknown unit"
+
+
+def test_systemctl_output_without_ids_is_refused():
+    with pytest.raises(AnsibleFilterError, match="Id"):
+        systemd.systemd_units("ActiveState=active\n")
+
+
+def test_the_kinds_not_chosen_are_retired_with_their_instances():
+    retired = systemd.retired_kinds(KINDS, "uvicorn", "demo")
+    assert retired == [
+        {"unit": "demo-gunicorn-uvicorn", "instances": 1},
+        {"unit": "demo-daphne", "instances": 2},
+        {"unit": "demo-hypercorn", "instances": 1},
+    ]
+
+
+def probe_with(existing: set[str], paths: list[str]) -> dict:
+    return {"paths": {path: {"exists": path in existing} for path in paths}}
+
+
+def test_a_retired_kind_is_stopped_sockets_first_and_its_files_removed():
+    retired = systemd.retired_kinds(KINDS, "uvicorn", "demo")
+    candidates = systemd.retire_candidates(retired, LAYOUT)
+    existing = {
+        "/etc/systemd/system/demo-gunicorn-uvicorn.socket",
+        "/etc/systemd/system/demo-gunicorn-uvicorn.service",
+        "/etc/tmpfiles.d/demo-gunicorn-uvicorn.conf",
+        "/run/demo-gunicorn-uvicorn",
+        "/usr/local/sbin/helper",
+    }
+    helpers = ["/usr/local/sbin/helper", "/usr/local/lib/unused"]
+    plan = systemd.retire_plan(retired, probe_with(existing, candidates + helpers), LAYOUT, also=helpers)
+    assert plan["stop"] == ["demo-gunicorn-uvicorn.socket", "demo-gunicorn-uvicorn.service"]
+    assert sorted(plan["remove"]) == sorted(existing)
+    assert plan["units_removed"] is True
+
+
+def test_a_template_unit_stops_every_instance():
+    retired = systemd.retired_kinds(KINDS, "hypercorn", "demo")
+    candidates = systemd.retire_candidates(retired, LAYOUT)
+    existing = {"/etc/systemd/system/demo-daphne@.service", "/run/demo-daphne"}
+    plan = systemd.retire_plan(retired, probe_with(existing, candidates), LAYOUT)
+    assert plan["stop"] == ["demo-daphne@1.service", "demo-daphne@2.service"]
+    assert sorted(plan["remove"]) == sorted(existing)
+
+
+def test_nothing_left_means_nothing_to_do():
+    retired = systemd.retired_kinds(KINDS, "uvicorn", "demo")
+    candidates = systemd.retire_candidates(retired, LAYOUT)
+    plan = systemd.retire_plan(retired, probe_with(set(), candidates), LAYOUT)
+    assert plan == {"stop": [], "remove": [], "units_removed": False}
+
+
+def test_a_probe_that_missed_a_candidate_or_a_layout_without_a_directory_is_refused():
+    retired = systemd.retired_kinds(KINDS, "uvicorn", "demo")
+    with pytest.raises(AnsibleFilterError, match="did not read"):
+        systemd.retire_plan(retired, {"paths": {}}, LAYOUT)
+    with pytest.raises(AnsibleFilterError, match="layout needs"):
+        systemd.retire_candidates(retired, {"unit_dir": "/etc/systemd/system"})
