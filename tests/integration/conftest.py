@@ -73,8 +73,8 @@ MARKERS = {
     "acme": "a certificate from an ACME server, and its renewal",
     "nginx_proxy": "what a client sees through nginx",
     "validation": "bad input is refused before anything changes",
-    "switching": "changing the server kind replaces the server",
     "zero_downtime": "deploys, restarts, rollbacks and failures under load drop no request",
+    "repair": "a re-run puts back what was changed by hand",
 }
 
 

@@ -9,6 +9,7 @@ from conftest import (
     CA_FILE,
     ENV_FILE,
     KIND,
+    KINDS,
     SERVER_TLS,
     SERVICE,
     SERVICES,
@@ -16,7 +17,9 @@ from conftest import (
     SOCKETS,
     UNIT,
     current_main_pid,
+    services_of,
     unit_files_of,
+    unit_of,
 )
 
 pytestmark = pytest.mark.asgi_server
@@ -75,9 +78,18 @@ def test_workers_default_per_kind(host, main_pid):
 
 
 def test_only_the_chosen_kind_is_installed(host):
+    """Exactly the chosen kind's units exist; a kind switched away from left nothing behind."""
     units = host.check_output("ls /etc/systemd/system").split()
     ours = sorted(unit for unit in units if unit.startswith(f"{APP}-"))
     assert ours == sorted(unit_files_of(KIND))
+    for other in set(KINDS) - {KIND}:
+        assert not host.file(f"/run/{unit_of(other)}").exists, other
+        assert not host.file(f"/etc/tmpfiles.d/{unit_of(other)}.conf").exists, other
+        for service in services_of(other):
+            assert host.run(f"systemctl is-active {service}").stdout.strip() != "active", service
+    # hypercorn's helpers go with it.
+    for helper in ("/usr/local/lib/asgi-stack/python", "/usr/local/sbin/asgi-stack-hypercorn-signal"):
+        assert host.file(helper).exists == (KIND == "hypercorn"), helper
 
 
 def test_health_answers_over_the_socket(host):

@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from conftest import CA_FILE, KIND, ORIGIN, SERVICES, UNIT, curl, curl_json
+from conftest import CA_FILE, KIND, ORIGIN, SERVICES, SOCKETS, UNIT, curl, curl_json
 
 pytestmark = pytest.mark.nginx_proxy
 
@@ -132,6 +132,13 @@ def test_media_files_are_served_from_media_root(host):
     response = curl(host, f"{ORIGIN}/media/upload.txt")
     assert response.status == 200
     assert response.body.strip() == "uploaded"
+
+
+def test_nginx_proxies_to_the_chosen_kinds_sockets_only(host):
+    site = host.file("/etc/nginx/sites-available/demo.conf").content_string
+    servers = [line.split()[1] for line in site.splitlines() if line.strip().startswith("server unix:")]
+    # Each socket is listed three times (see nginx_proxy's site.conf.j2).
+    assert servers == [f"unix:{socket}" for socket in SOCKETS * 3]
 
 
 def test_configuration_passes_nginx_t(host):

@@ -1,0 +1,184 @@
+"""Times what a team waits for and prints the figures (scripts/benchmark-deploys).
+
+Deploys with playbooks/site.yml and the demo inventory's variables (the demo
+host of ./scripts/demo, default server kind) onto systemd test hosts of this
+machine, then times:
+
+- a re-run that changes nothing, on one host and on three hosts at once;
+- a deploy of a new release (the demo project with one file changed);
+- a switch of server kind, and the switch back.
+
+Each figure is the median of --runs runs (the new release and the switches
+run once each: a second run would no longer be new). Then it prints the step
+durations of the last suite run (.cache/logs/results, as tests/run-scenario
+writes it). Nothing is asserted: the figures go to the screen and, as JSON,
+to .cache/benchmark/deploys.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HOSTS = ("asgi-stack-bench-1", "asgi-stack-bench-2", "asgi-stack-bench-3")
+DEMO = ROOT / "tests" / "demo_project"
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)", re.M)
+STEP = re.compile(r"(\w+) (\d+)s")
+
+
+def run(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, str]:
+    """Runs a command, appends its output to the log, and returns its wall time and output."""
+    started = time.monotonic()
+    result = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.monotonic() - started
+    with log.open("a") as out:
+        out.write(f"### {' '.join(argv)} ({elapsed:.1f} s, exit {result.returncode})\n{result.stdout}{result.stderr}\n")
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(argv)} (see {log})\n{result.stdout[-3000:]}{result.stderr[-2000:]}")
+    return elapsed, result.stdout
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    keys = ("ok", "changed", "unreachable", "failed", "skipped")
+    return {m[0]: dict(zip(keys, map(int, m[1:]), strict=True)) for m in RECAP.findall(output)}
+
+
+class Bench:
+    def __init__(self, runs: int, log: Path) -> None:
+        self.runs = runs
+        self.log = log
+        self.work = Path(tempfile.mkdtemp(prefix="asgi-stack-bench."))
+        self.env = {
+            **os.environ,
+            "ANSIBLE_NOCOLOR": "1",
+            "ASGI_STACK_DEMO_PROJECT": str(DEMO),
+            "ASGI_STACK_CA_DIR": str(self.work / "ca"),
+        }
+        inventory = self.work / "inventory"
+        inventory.mkdir()
+        hosts = {host: {"ansible_connection": "community.docker.docker"} for host in HOSTS}
+        (inventory / "hosts.yml").write_text(json.dumps({"asgi_app": {"hosts": hosts}}))
+        (inventory / "group_vars").symlink_to(ROOT / "inventories" / "demo" / "group_vars")
+        self.inventory = str(inventory)
+
+    def site(self, limit: str, extra: dict | None = None) -> tuple[float, dict]:
+        argv = ["ansible-playbook", "-i", self.inventory, "playbooks/site.yml", "--limit", limit]
+        if extra:
+            argv += ["-e", json.dumps(extra)]
+        elapsed, output = run(argv, self.env, self.log)
+        return elapsed, recap(output)
+
+    def start_hosts(self) -> None:
+        for host in HOSTS:
+            run(
+                ["ansible-playbook", "tests/harness/demo_host.yml", "-e", json.dumps({"host_name": host})],
+                self.env,
+                self.log,
+            )
+
+    def remove_hosts(self) -> None:
+        subprocess.run(["docker", "rm", "-f", *HOSTS], capture_output=True)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def repeated(self, limit: str) -> dict:
+        times, last = [], {}
+        for _ in range(self.runs):
+            elapsed, last = self.site(limit)
+            assert all(host["changed"] == 0 for host in last.values()), f"a re-run changed something: {last}"
+            times.append(elapsed)
+        return {"seconds": round(statistics.median(times), 1), "runs": [round(t, 1) for t in times], "recap": last}
+
+    def measure(self) -> dict:
+        figures: dict = {}
+        self.start_hosts()
+        all_hosts = ",".join(HOSTS)
+        elapsed, _ = self.site(all_hosts)
+        figures["first deploy, 3 hosts"] = {"seconds": round(elapsed, 1)}
+        figures["no-op re-run, 1 host"] = self.repeated(HOSTS[0])
+        figures["no-op re-run, 3 hosts"] = self.repeated(all_hosts)
+        one, three = figures["no-op re-run, 1 host"]["seconds"], figures["no-op re-run, 3 hosts"]["seconds"]
+        figures["no-op re-run, 3 hosts"]["ratio to 1 host"] = round(three / one, 2)
+
+        project = self.work / "release-2"
+        shutil.copytree(DEMO, project, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3"))
+        (project / "core" / "version.txt").write_text("benchmark\n")
+        elapsed, result = self.site(HOSTS[0], {"django_app_src_dir": str(project)})
+        figures["new release, 1 host"] = {"seconds": round(elapsed, 1), "recap": result}
+
+        for kind in ("uvicorn", "gunicorn_uvicorn"):
+            elapsed, result = self.site(HOSTS[0], {"django_app_src_dir": str(project), "asgi_server_kind": kind})
+            figures[f"switch to {kind}, 1 host"] = {"seconds": round(elapsed, 1), "recap": result}
+        return figures
+
+
+def suite_steps(results: Path) -> list[dict]:
+    """The step durations tests/run-scenario printed for each scenario of the last suite run."""
+    rows = []
+    for line in results.read_text().splitlines() if results.exists() else []:
+        name, _, rest = line.partition(": ")
+        outcome, _, steps = rest.partition(" (")
+        durations: dict[str, int] = {}
+        for step, seconds in STEP.findall(steps.split(")")[0]):
+            durations[step] = durations.get(step, 0) + int(seconds)
+        rows.append({"scenario": name, "result": outcome, "steps": durations, "total": sum(durations.values())})
+    return rows
+
+
+def print_figures(figures: dict, steps: list[dict]) -> None:
+    if figures:
+        print("\nDeploys (playbooks/site.yml, demo inventory, default kind):")
+        width = max(map(len, figures))
+        for name, figure in figures.items():
+            runs = f"  runs: {', '.join(f'{t} s' for t in figure['runs'])}" if "runs" in figure else ""
+            ratio = f"  ({figure['ratio to 1 host']} x one host)" if "ratio to 1 host" in figure else ""
+            tasks = next(iter(figure.get("recap", {}).values()), None)
+            counts = f"  [ok={tasks['ok']} changed={tasks['changed']} skipped={tasks['skipped']}]" if tasks else ""
+            print(f"  {name:<{width}}  {figure['seconds']:>6.1f} s{ratio}{runs}{counts}")
+    if steps:
+        columns = ["converge", "idempotence", "check", "verify"]
+        print("\nLast suite run, seconds per step (.cache/logs/results):")
+        width = max(len(row["scenario"]) for row in steps)
+        print(f"  {'scenario':<{width}}  {'result':<8}" + "".join(f"{c:>12}" for c in [*columns, "total"]))
+        for row in steps:
+            cells = "".join(f"{row['steps'].get(c, '-'):>12}" for c in columns)
+            print(f"  {row['scenario']:<{width}}  {row['result'][:8]:<8}{cells}{row['total']:>12}")
+        print(f"  lane time of all scenarios: {sum(row['total'] for row in steps)} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs of each no-op figure (median shown)")
+    parser.add_argument("--suite-only", action="store_true", help="only the last suite run's step durations")
+    parser.add_argument("--results", type=Path, default=ROOT / ".cache" / "logs" / "results")
+    args = parser.parse_args()
+
+    out_dir = ROOT / ".cache" / "benchmark"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures: dict = {}
+    if not args.suite_only:
+        log = out_dir / "deploys.log"
+        log.write_text("")
+        bench = Bench(args.runs, log)
+        try:
+            figures = bench.measure()
+        finally:
+            bench.remove_hosts()
+    steps = suite_steps(args.results)
+    print_figures(figures, steps)
+    report = {"deploys": figures, "suite": steps, "machine": {"cpus": os.cpu_count(), "date": time.strftime("%F %T")}}
+    (out_dir / "deploys.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nFigures as JSON: {(out_dir / 'deploys.json').relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
