@@ -1,6 +1,9 @@
 # Copyright: contributors to asgi.stack
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Which releases a deploy removes (asgi.stack.django_app). Documented in releases_to_prune.yml."""
+"""Which releases and virtualenvs a deploy removes (asgi.stack.django_app).
+
+Documented in releases_to_prune.yml and venvs_to_prune.yml beside this file.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +36,21 @@ def releases_to_prune(releases: Iterable[Mapping[str, Any]], keep: Any, current:
     return [release["path"] for release in others[room:]]
 
 
+def venvs_to_prune(venvs: Iterable[Mapping[str, Any]], links: Mapping[str, Any]) -> list[str]:
+    """The virtualenvs that no release kept links to.
+
+    ``venvs`` are ansible.builtin.find's directories in the virtualenvs'
+    directory; ``links`` is asgi.stack.paths_info's result for the ``venv``
+    of every release kept. A release whose ``venv`` is a directory of its own
+    (made before virtualenvs were shared) keeps none.
+    """
+    found = links.get("paths") if isinstance(links, Mapping) else None
+    if not isinstance(found, Mapping):
+        raise AnsibleFilterError("asgi.stack.venvs_to_prune takes the registered result of asgi.stack.paths_info")
+    used = {info["target"].rstrip("/") for info in found.values() if info.get("type") == "link" and info.get("target")}
+    return [venv["path"] for venv in venvs if venv["path"].rstrip("/") not in used]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"releases_to_prune": releases_to_prune}
+        return {"releases_to_prune": releases_to_prune, "venvs_to_prune": venvs_to_prune}

@@ -30,10 +30,11 @@ def systemd_units(output: str) -> dict[str, dict[str, str]]:
     return units
 
 
-def units_running(units: Mapping[str, Mapping[str, str]], names: Iterable[str]) -> bool:
-    """True when every unit named is active and enabled."""
+def units_running(units: Mapping[str, Mapping[str, str]], names: Iterable[str], enabled: bool = True) -> bool:
+    """True when every unit named is active, and enabled unless ``enabled`` is false."""
     return all(
-        units.get(name, {}).get("ActiveState") == "active" and units.get(name, {}).get("UnitFileState") == "enabled"
+        units.get(name, {}).get("ActiveState") == "active"
+        and (not enabled or units.get(name, {}).get("UnitFileState") == "enabled")
         for name in names
     )
 

@@ -16,7 +16,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import APP, APP_HOME, CA_FILE, CURRENT, ENV_FILE, KIND, KINDS, SERVICES, run_playbook, run_site, unit_files_of
+from conftest import (
+    APP,
+    APP_HOME,
+    CA_FILE,
+    CURRENT,
+    ENV_FILE,
+    KIND,
+    KINDS,
+    SERVICES,
+    run_playbook,
+    run_site,
+    unit_files_of,
+)
 
 # In the default scenario, after every other test (this file sorts last),
 # on Debian 13 only: the deploys are the same on Debian 12, and the suite
@@ -43,6 +55,10 @@ def release_of(host, link: str = CURRENT) -> str:
     return host.file(link).linked_to.rsplit("/", 1)[1]
 
 
+def venv_of(host, release: str) -> str:
+    return host.file(f"{APP_HOME}/releases/{release}/venv").linked_to
+
+
 def output_of(result) -> str:
     return " ".join((result.stdout + result.stderr).split())
 
@@ -59,6 +75,10 @@ def variants(tmp_path_factory) -> dict[str, str]:
 
     for version in ("v2", "v3"):
         (variant(version) / "core" / "version.txt").write_text(version + "\n")
+    # v2 changes its requirements, so it gets a virtualenv of its own; the
+    # other variants share the first release's.
+    with (root / "v2" / "requirements.txt").open("a") as requirements:
+        requirements.write("# changed by the zero-downtime test\n")
     with (variant("import_error") / "core" / "views.py").open("a") as views:
         views.write(f"\nraise ImportError('{INJECTED}')\n")
     (variant("migration_fails") / "core" / "migrations" / "0002_injected_failure.py").write_text(
@@ -121,6 +141,7 @@ def test_deploying_a_new_release_with_a_new_environment(host, variants):
     assert release_of(host) != before
     assert release_of(host, f"{APP_HOME}/previous") == before
     assert "DEMO_ROLLOUT=2" in host.file(ENV_FILE).content_string
+    assert venv_of(host, release_of(host)) != venv_of(host, before), "new requirements, new virtualenv"
     assert_nothing_dropped(totals)
 
 
@@ -197,4 +218,8 @@ def test_switching_the_server_kind_with_a_new_release_and_pruning(host, variants
     releases = sorted(host.check_output(f"ls {APP_HOME}/releases").split())
     assert releases == sorted([release_of(host), before])
     assert release_of(host, f"{APP_HOME}/previous") == before
+    # Only the code changed since the first release: its virtualenv is reused,
+    # and the virtualenvs that no release kept uses are gone.
+    venvs = sorted(f"{APP_HOME}/venvs/{name}" for name in host.check_output(f"ls {APP_HOME}/venvs").split())
+    assert venvs == sorted({venv_of(host, release) for release in releases})
     assert_nothing_dropped(totals)

@@ -50,3 +50,21 @@ def test_keep_must_be_a_positive_number():
         prune(found("a"), 0, current="a")
     with pytest.raises(AnsibleFilterError, match="whole number"):
         prune(found("a"), "many", current="a")
+
+
+def test_virtualenvs_no_release_links_to_are_pruned():
+    venvs = [{"path": "/srv/demo/venvs/aaa"}, {"path": "/srv/demo/venvs/bbb"}, {"path": "/srv/demo/venvs/ccc"}]
+    links = {
+        "paths": {
+            f"{ROOT}/r1/venv": {"exists": True, "type": "link", "target": "/srv/demo/venvs/aaa"},
+            f"{ROOT}/r2/venv": {"exists": True, "type": "link", "target": "/srv/demo/venvs/ccc/"},
+            # A release from before virtualenvs were shared has one of its own.
+            f"{ROOT}/r0/venv": {"exists": True, "type": "directory"},
+        }
+    }
+    assert releases.venvs_to_prune(venvs, links) == ["/srv/demo/venvs/bbb"]
+
+
+def test_venvs_to_prune_needs_the_probe():
+    with pytest.raises(AnsibleFilterError, match="paths_info"):
+        releases.venvs_to_prune([], {"files": []})

@@ -50,6 +50,7 @@ def test_systemctl_show_is_read_per_unit():
     assert systemd.units_running(units, ["demo-uvicorn.socket"])
     assert not systemd.units_running(units, ["demo-uvicorn.socket", "demo-uvicorn.service"]), "not enabled"
     assert not systemd.units_running(units, ["demo-other.service"]), "unknown unit"
+    assert systemd.units_running(units, ["demo-uvicorn.socket", "demo-uvicorn.service"], enabled=False)
 
 
 def test_systemctl_output_without_ids_is_refused():
