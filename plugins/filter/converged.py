@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Compare what a role wants on a host with what one probe read there.
 
-A role reads every path it manages with one asgi.stack.paths_info call and
+A role reads every path it manages with one asgi.stack.host_info call and
 skips each task whose target is already as wanted. On a converged host a
 re-run then costs one round trip per role instead of one or two per file
 (template and copy read the file, then set its owner and mode). When
@@ -24,7 +24,7 @@ TYPES = ("file", "directory", "link")
 
 def _states(probe: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
     if not isinstance(probe, Mapping) or not isinstance(probe.get("paths"), Mapping):
-        raise AnsibleFilterError("asgi.stack.differs takes the registered result of asgi.stack.paths_info")
+        raise AnsibleFilterError("asgi.stack.differs takes the registered result of asgi.stack.host_info")
     return probe["paths"]
 
 

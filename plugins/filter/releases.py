@@ -40,13 +40,13 @@ def venvs_to_prune(venvs: Iterable[Mapping[str, Any]], links: Mapping[str, Any])
     """The virtualenvs that no release kept links to.
 
     ``venvs`` are ansible.builtin.find's directories in the virtualenvs'
-    directory; ``links`` is asgi.stack.paths_info's result for the ``venv``
+    directory; ``links`` is asgi.stack.host_info's result for the ``venv``
     of every release kept. A release whose ``venv`` is a directory of its own
     (made before virtualenvs were shared) keeps none.
     """
     found = links.get("paths") if isinstance(links, Mapping) else None
     if not isinstance(found, Mapping):
-        raise AnsibleFilterError("asgi.stack.venvs_to_prune takes the registered result of asgi.stack.paths_info")
+        raise AnsibleFilterError("asgi.stack.venvs_to_prune takes the registered result of asgi.stack.host_info")
     used = {info["target"].rstrip("/") for info in found.values() if info.get("type") == "link" and info.get("target")}
     return [venv["path"] for venv in venvs if venv["path"].rstrip("/") not in used]
 

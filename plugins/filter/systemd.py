@@ -1,6 +1,6 @@
 # Copyright: contributors to asgi.stack
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters for systemd units: read their state in one call, and plan the removal of a server kind's units.
+"""Filters for systemd units: whether they run, and the removal of a server kind's units.
 
 Documented in the YAML files named after each filter beside this file.
 """
@@ -11,23 +11,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-
-
-def systemd_units(output: str) -> dict[str, dict[str, str]]:
-    """``systemctl show --property=Id,... UNIT...`` output as {unit: {property: value}}.
-
-    systemctl prints one block of ``Property=value`` lines per unit, blocks
-    separated by an empty line, in the order asked for; ``Id`` names the unit.
-    """
-    if not isinstance(output, str):
-        raise AnsibleFilterError("asgi.stack.systemd_units takes the standard output of systemctl show")
-    units: dict[str, dict[str, str]] = {}
-    for block in output.strip().split("\n\n"):
-        properties = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-        if "Id" not in properties:
-            raise AnsibleFilterError("asgi.stack.systemd_units: every unit's block must have its Id property")
-        units[properties["Id"]] = properties
-    return units
 
 
 def units_running(units: Mapping[str, Mapping[str, str]], names: Iterable[str], enabled: bool = True) -> bool:
@@ -75,7 +58,7 @@ def _leftovers(unit: str, layout: Mapping[str, str]) -> tuple[list[str], list[st
 
 
 def retire_candidates(units: Iterable[Mapping[str, Any]], layout: Mapping[str, str]) -> list[str]:
-    """Every path a server kind's units may have left: the paths asgi.stack.paths_info reads for retire.yml.
+    """Every path a server kind's units may have left: the paths asgi.stack.host_info reads for retire.yml.
 
     ``units`` lists the retired kinds as {``unit``: the units' name, ``instances``: how many};
     ``layout`` gives the directories: ``unit_dir``, ``tmpfiles_dir``, ``run_dir``, ``config_dir``.
@@ -103,7 +86,7 @@ def retire_plan(
     """
     found = probe.get("paths") if isinstance(probe, Mapping) else None
     if not isinstance(found, Mapping):
-        raise AnsibleFilterError("asgi.stack.retire_plan takes the registered result of asgi.stack.paths_info")
+        raise AnsibleFilterError("asgi.stack.retire_plan takes the registered result of asgi.stack.host_info")
 
     def exists(path: str) -> bool:
         if path not in found:
@@ -132,7 +115,6 @@ class FilterModule:
         return {
             "server_unit": server_unit,
             "retired_kinds": retired_kinds,
-            "systemd_units": systemd_units,
             "units_running": units_running,
             "retire_candidates": retire_candidates,
             "retire_plan": retire_plan,

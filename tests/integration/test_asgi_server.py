@@ -170,6 +170,18 @@ def test_server_restarts_after_it_is_killed(host):
             break
         time.sleep(1)
     assert new_pid not in (0, main_pid), "systemd did not restart the server"
+    # Nothing of the killed server is left to take connections (or QUIC
+    # datagrams) from the sockets the new one shares.
+    cgroup = host.check_output(f"systemctl show -p ControlGroup --value {SERVICE}")
+    deadline = time.monotonic() + 10
+    while True:
+        pids = host.check_output(f"cat /sys/fs/cgroup{cgroup}/cgroup.procs").split()
+        parents = {pid: host.check_output(f"ps -o ppid= -p {pid} || true").strip() for pid in pids}
+        left = [pid for pid, ppid in parents.items() if int(pid) != new_pid and ppid and int(ppid) != new_pid]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert not left, f"processes of the killed server are still running: {left}"
     # Socket-activated kinds queue requests meanwhile; daphne must first bind again.
     deadline = time.monotonic() + 30
     while host.run(f"curl -sf -o /dev/null --unix-socket {SOCKET} http://localhost/health/").rc != 0:

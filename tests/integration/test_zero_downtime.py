@@ -3,7 +3,10 @@
 A load generator (loadgen.py) runs inside the host against nginx while each
 step runs, and every request must get a 2xx. Each step prints the request
 count, the failures and the worst latency it measured. The steps build on
-each other and run in this file's order.
+each other and run in this file's order. Steps whose outcome does not depend
+on the kind, because the server is not touched (a release that fails before
+it is served, the choice of a named release, an unknown one refused), run
+with one kind each; every kind runs the others.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ CONTENT = "KEY='value'\n"
 
 
 def found(kind: str = "file", **fields) -> dict:
-    """One path as asgi.stack.paths_info reports it."""
+    """One path as asgi.stack.host_info reports it."""
     info = {"exists": True, "type": kind, "owner": "root", "group": "demo", "mode": "0640"}
     if kind == "file":
         info["checksum"] = hashlib.sha1(CONTENT.encode()).hexdigest()
@@ -94,7 +94,7 @@ def test_content_of_a_directory_and_target_of_a_file_are_refused():
 def test_an_unknown_type_or_input_is_refused():
     with pytest.raises(AnsibleFilterError, match="type must be one of"):
         converged.differs(PROBE, "/srv/demo", type="socket")
-    with pytest.raises(AnsibleFilterError, match=r"asgi\.stack\.paths_info"):
+    with pytest.raises(AnsibleFilterError, match=r"asgi\.stack\.host_info"):
         converged.differs({"stat": {}}, "/srv/demo")
 
 

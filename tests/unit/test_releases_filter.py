@@ -66,5 +66,5 @@ def test_virtualenvs_no_release_links_to_are_pruned():
 
 
 def test_venvs_to_prune_needs_the_probe():
-    with pytest.raises(AnsibleFilterError, match="paths_info"):
+    with pytest.raises(AnsibleFilterError, match="host_info"):
         releases.venvs_to_prune([], {"files": []})

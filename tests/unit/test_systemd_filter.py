@@ -24,14 +24,11 @@ KINDS = {
     "hypercorn": {"socket_activation": True},
 }
 
-SHOW = """Id=demo-uvicorn.socket
-ActiveState=active
-UnitFileState=enabled
-
-Id=demo-uvicorn.service
-ActiveState=active
-UnitFileState=disabled
-"""
+# Units as asgi.stack.host_info reads them.
+UNITS = {
+    "demo-uvicorn.socket": {"Id": "demo-uvicorn.socket", "ActiveState": "active", "UnitFileState": "enabled"},
+    "demo-uvicorn.service": {"Id": "demo-uvicorn.service", "ActiveState": "active", "UnitFileState": "disabled"},
+}
 
 
 def test_the_unit_name_carries_the_prefix_and_the_kind_with_dashes():
@@ -40,22 +37,12 @@ def test_the_unit_name_carries_the_prefix_and_the_kind_with_dashes():
         systemd.server_unit("", "uvicorn")
 
 
-def test_systemctl_show_is_read_per_unit():
-    units = systemd.systemd_units(SHOW)
-    assert units["demo-uvicorn.socket"] == {
-        "Id": "demo-uvicorn.socket",
-        "ActiveState": "active",
-        "UnitFileState": "enabled",
-    }
+def test_units_run_when_active_and_enabled_unless_enabled_is_not_asked():
+    units = UNITS
     assert systemd.units_running(units, ["demo-uvicorn.socket"])
     assert not systemd.units_running(units, ["demo-uvicorn.socket", "demo-uvicorn.service"]), "not enabled"
     assert not systemd.units_running(units, ["demo-other.service"]), "unknown unit"
     assert systemd.units_running(units, ["demo-uvicorn.socket", "demo-uvicorn.service"], enabled=False)
-
-
-def test_systemctl_output_without_ids_is_refused():
-    with pytest.raises(AnsibleFilterError, match="Id"):
-        systemd.systemd_units("ActiveState=active\n")
 
 
 def test_the_kinds_not_chosen_are_retired_with_their_instances():

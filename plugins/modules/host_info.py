@@ -1,0 +1,319 @@
+#!/usr/bin/python
+# Copyright: contributors to asgi.stack
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: host_info
+short_description: Read in one round trip what a role manages on a host
+version_added: 0.2.0
+description:
+  - Reads the paths, small files, Debian packages, users, groups and systemd units given, all in one round trip,
+    where M(ansible.builtin.stat), M(ansible.builtin.slurp), M(ansible.builtin.package_facts),
+    M(ansible.builtin.user) and C(systemctl show) would each make one or more.
+  - The roles of this collection read what they manage with it first, then skip each task whose target is
+    already as wanted (the P(asgi.stack.differs#filter) filter), so that a re-run on a converged host costs
+    one round trip per role instead of one or two per file.
+  - Changes nothing.
+author: asgi.stack contributors
+options:
+  paths:
+    description: Absolute paths to read. A path that does not exist is reported as such.
+    type: list
+    elements: path
+    default: []
+  checksum:
+    description: Return the SHA-1 checksum of each regular file in O(paths).
+    type: bool
+    default: true
+  contents:
+    description:
+      - Absolute paths of small text files (1 MiB at most) whose content to return.
+      - The content goes to the controller and into the task's result. Never name a secret here.
+    type: list
+    elements: path
+    default: []
+  packages:
+    description: Debian package names; those installed are returned with their version (C(dpkg-query)).
+    type: list
+    elements: str
+    default: []
+  users:
+    description: User names; those that exist are returned with their id, primary group, home and shell.
+    type: list
+    elements: str
+    default: []
+  groups:
+    description: Group names; those that exist are returned with their id.
+    type: list
+    elements: str
+    default: []
+  units:
+    description: systemd unit names, whose state is returned (C(systemctl show)).
+    type: list
+    elements: str
+    default: []
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Read what the role manages
+  asgi.stack.host_info:
+    paths: [/etc/app, /etc/app/settings, /etc/nginx/sites-enabled/app.conf]
+    contents: [/srv/app/current/release.json]
+    packages: [nginx]
+    users: [app]
+    groups: [app]
+    units: [app.service]
+  register: probe
+
+- name: Install nginx unless it is installed
+  ansible.builtin.apt:
+    name: nginx
+  when: "'nginx' not in probe.packages"
+
+- name: Write the settings unless they already are as wanted
+  ansible.builtin.template:
+    src: settings.j2
+    dest: /etc/app/settings
+    owner: root
+    group: app
+    mode: "0640"
+  when: >-
+    probe | asgi.stack.differs('/etc/app/settings', owner='root', group='app', mode='0640',
+                               content=lookup('ansible.builtin.template', 'settings.j2'))
+"""
+
+RETURN = r"""
+paths:
+  description: Each path of O(paths), with what was found there.
+  returned: always
+  type: dict
+  sample:
+    /etc/app/settings:
+      exists: true
+      type: file
+      owner: root
+      group: app
+      mode: "0640"
+      checksum: 2aae6c35c94fcfb415dbe95f408b9ce91ee846ed
+    /etc/nginx/sites-enabled/app.conf:
+      exists: true
+      type: link
+      owner: root
+      group: root
+      mode: "0777"
+      target: /etc/nginx/sites-available/app.conf
+    /etc/app/missing:
+      exists: false
+  contains:
+    exists:
+      description: Whether the path exists (a link counts, whether or not its target does).
+      type: bool
+    type:
+      description: V(file), V(directory), V(link) (not followed), or V(other).
+      type: str
+    owner:
+      description: The owner's name, or the numeric id when it has no name.
+      type: str
+    group:
+      description: The group's name, or the numeric id when it has no name.
+      type: str
+    mode:
+      description: The permission bits as a four-digit octal string.
+      type: str
+    target:
+      description: Where a link points, as written in the link.
+      type: str
+    checksum:
+      description: SHA-1 of a regular file's content, when O(checksum) is true and the file is readable.
+      type: str
+contents:
+  description: Each file of O(contents) with its text, or V(null) where there is no such file.
+  returned: always
+  type: dict
+  sample:
+    /srv/app/current/release.json: '{"release": "2f1c9a0b7d3e"}'
+packages:
+  description: The packages of O(packages) that are installed, each with its version.
+  returned: always
+  type: dict
+  sample:
+    nginx: 1.22.1-9+deb12u1
+users:
+  description: The users of O(users) that exist.
+  returned: always
+  type: dict
+  sample:
+    app: {uid: 998, group: app, home: /srv/app, shell: /usr/sbin/nologin}
+groups:
+  description: The groups of O(groups) that exist.
+  returned: always
+  type: dict
+  sample:
+    app: {gid: 998}
+units:
+  description:
+    - Each unit of O(units) with its id, active state and unit file state.
+    - The unit file state is empty for a unit that is not installed.
+  returned: always
+  type: dict
+  sample:
+    app.service: {Id: app.service, ActiveState: active, UnitFileState: enabled}
+"""
+
+import grp
+import os
+import pwd
+import stat
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def _name(lookup, number: int) -> str:
+    try:
+        return lookup(number)[0]
+    except KeyError:
+        return str(number)
+
+
+def read(module: AnsibleModule, path: str, checksum: bool) -> dict:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return {"exists": False}
+    info = {
+        "exists": True,
+        "owner": _name(pwd.getpwuid, st.st_uid),
+        "group": _name(grp.getgrgid, st.st_gid),
+        "mode": f"{stat.S_IMODE(st.st_mode):04o}",
+    }
+    if stat.S_ISLNK(st.st_mode):
+        info.update(type="link", target=os.readlink(path))
+    elif stat.S_ISDIR(st.st_mode):
+        info["type"] = "directory"
+    elif stat.S_ISREG(st.st_mode):
+        info["type"] = "file"
+        if checksum and os.access(path, os.R_OK):
+            info["checksum"] = module.digest_from_file(path, "sha1")
+    else:
+        info["type"] = "other"
+    return info
+
+
+MAX_CONTENT = 1024 * 1024
+UNIT_PROPERTIES = "Id,ActiveState,UnitFileState"
+
+
+def content(path: str) -> str | None:
+    """A small text file's content, or None where there is no such file."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONTENT + 1)
+    except FileNotFoundError:
+        return None
+    if len(data) > MAX_CONTENT:
+        raise ValueError(f"{path} is larger than {MAX_CONTENT} bytes")
+    return data.decode("utf-8", errors="replace")
+
+
+def packages(output: str) -> dict[str, str]:
+    """Installed packages from ``dpkg-query -W -f '${Package}\\t${db:Status-Status}\\t${Version}\\n'``."""
+    found = {}
+    for line in output.splitlines():
+        name, _, rest = line.partition("\t")
+        status, _, version = rest.partition("\t")
+        if status == "installed":
+            found[name.split(":")[0]] = version
+    return found
+
+
+def user(name: str) -> dict | None:
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return None
+    return {
+        "uid": entry.pw_uid,
+        "group": _name(grp.getgrgid, entry.pw_gid),
+        "home": entry.pw_dir,
+        "shell": entry.pw_shell,
+    }
+
+
+def group(name: str) -> dict | None:
+    try:
+        return {"gid": grp.getgrnam(name).gr_gid}
+    except KeyError:
+        return None
+
+
+def units(output: str) -> dict[str, dict[str, str]]:
+    """``systemctl show --property=Id,... UNIT...`` output as {unit: {property: value}}.
+
+    systemctl prints one block of ``Property=value`` lines per unit, in the
+    order asked for, blocks separated by an empty line; ``Id`` names the unit.
+    """
+    found = {}
+    for block in output.strip().split("\n\n"):
+        properties = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if "Id" in properties:
+            found[properties["Id"]] = properties
+    return found
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "paths": {"type": "list", "elements": "path", "default": []},
+            "checksum": {"type": "bool", "default": True},
+            "contents": {"type": "list", "elements": "path", "default": []},
+            "packages": {"type": "list", "elements": "str", "default": []},
+            "users": {"type": "list", "elements": "str", "default": []},
+            "groups": {"type": "list", "elements": "str", "default": []},
+            "units": {"type": "list", "elements": "str", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    for path in params["paths"] + params["contents"]:
+        if not os.path.isabs(path):
+            module.fail_json(msg=f"paths must be absolute, got '{path}'")
+    result = {
+        "paths": {path: read(module, path, params["checksum"]) for path in params["paths"]},
+        "users": {name: info for name in params["users"] if (info := user(name))},
+        "groups": {name: info for name in params["groups"] if (info := group(name))},
+        "packages": {},
+        "units": {},
+    }
+    try:
+        result["contents"] = {path: content(path) for path in params["contents"]}
+    except (OSError, ValueError) as error:
+        module.fail_json(msg=f"cannot read a file's content: {error}")
+    if params["packages"]:
+        # dpkg-query exits 1 when it knows some names not at all: those are simply not installed.
+        rc, out, err = module.run_command(
+            ["dpkg-query", "-W", "-f", "${Package}\t${db:Status-Status}\t${Version}\n", "--", *params["packages"]]
+        )
+        if rc not in (0, 1):
+            module.fail_json(msg=f"dpkg-query failed: {err.strip()}", rc=rc)
+        result["packages"] = packages(out)
+    if params["units"]:
+        rc, out, err = module.run_command(
+            ["systemctl", "show", f"--property={UNIT_PROPERTIES}", "--", *params["units"]]
+        )
+        if rc != 0:
+            module.fail_json(msg=f"systemctl show failed: {err.strip()}", rc=rc)
+        result["units"] = units(out)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

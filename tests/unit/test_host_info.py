@@ -1,0 +1,91 @@
+"""Unit tests for the host_info module: what it reports of paths, files, packages, users, groups and units."""
+
+import hashlib
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "modules" / "host_info.py"
+spec = importlib.util.spec_from_file_location("host_info", PLUGIN)
+host_info = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(host_info)
+
+
+class Module:
+    """The one AnsibleModule method read() uses."""
+
+    @staticmethod
+    def digest_from_file(path: str, algorithm: str) -> str:
+        return hashlib.new(algorithm, Path(path).read_bytes()).hexdigest()
+
+
+def test_a_file_reports_its_owner_mode_and_checksum(tmp_path):
+    settings = tmp_path / "settings"
+    settings.write_text("KEY=value\n")
+    settings.chmod(0o640)
+    info = host_info.read(Module, str(settings), checksum=True)
+    assert info["exists"] and info["type"] == "file"
+    assert info["mode"] == "0640"
+    assert info["checksum"] == hashlib.sha1(b"KEY=value\n").hexdigest()
+    assert info["owner"] and info["group"]
+    assert "checksum" not in host_info.read(Module, str(settings), checksum=False)
+
+
+def test_a_directory_and_a_link_with_its_target(tmp_path):
+    (tmp_path / "releases").mkdir(mode=0o751)
+    os.chmod(tmp_path / "releases", 0o751)
+    os.symlink(tmp_path / "releases", tmp_path / "current")
+    assert host_info.read(Module, str(tmp_path / "releases"), True)["mode"] == "0751"
+    link = host_info.read(Module, str(tmp_path / "current"), True)
+    assert (link["type"], link["target"]) == ("link", str(tmp_path / "releases"))
+
+
+def test_a_dangling_link_exists_and_a_missing_path_does_not(tmp_path):
+    os.symlink(tmp_path / "gone", tmp_path / "previous")
+    assert host_info.read(Module, str(tmp_path / "previous"), True)["exists"]
+    assert host_info.read(Module, str(tmp_path / "missing"), True) == {"exists": False}
+
+
+def test_a_file_content_is_returned_and_a_missing_file_is_none(tmp_path):
+    manifest = tmp_path / "release.json"
+    manifest.write_text('{"release": "abc"}')
+    assert host_info.content(str(manifest)) == '{"release": "abc"}'
+    assert host_info.content(str(tmp_path / "missing")) is None
+
+
+def test_a_file_over_the_limit_is_refused(tmp_path):
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * (host_info.MAX_CONTENT + 1))
+    with pytest.raises(ValueError, match="larger than"):
+        host_info.content(str(big))
+
+
+def test_only_installed_packages_are_reported_without_architecture():
+    output = (
+        "nginx\tinstalled\t1.22.1-9+deb12u1\n"
+        "python3-venv\tconfig-files\t3.11.2-1+b1\n"
+        "libssl3:amd64\tinstalled\t3.0.17-1~deb12u2\n"
+    )
+    assert host_info.packages(output) == {"nginx": "1.22.1-9+deb12u1", "libssl3": "3.0.17-1~deb12u2"}
+    assert host_info.packages("") == {}
+
+
+def test_units_are_read_per_block_by_their_id():
+    output = (
+        "Id=demo-uvicorn.socket\nActiveState=active\nUnitFileState=enabled\n\n"
+        "Id=demo-uvicorn.service\nActiveState=inactive\nUnitFileState=\n"
+    )
+    assert host_info.units(output) == {
+        "demo-uvicorn.socket": {"Id": "demo-uvicorn.socket", "ActiveState": "active", "UnitFileState": "enabled"},
+        "demo-uvicorn.service": {"Id": "demo-uvicorn.service", "ActiveState": "inactive", "UnitFileState": ""},
+    }
+
+
+def test_users_and_groups_that_exist_and_those_that_do_not():
+    root = host_info.user("root")
+    assert root["uid"] == 0 and root["home"] == "/root" and root["group"] == "root"
+    assert host_info.user("no-such-user-asgi-stack") is None
+    assert host_info.group("root") == {"gid": 0}
+    assert host_info.group("no-such-group-asgi-stack") is None
