@@ -8,6 +8,10 @@ machine, then times:
 - a deploy of a new release (the demo project with one file changed);
 - a switch of server kind, and the switch back.
 
+With --suite-only it prints what the last suite run measured instead: the
+seconds of each scenario's steps, and the figures of each deploy under load
+beside those of the run before (.cache/logs/load.jsonl, load.previous.jsonl).
+
 Each figure is the median of --runs runs (the new release and the switches
 run once each: a second run would no longer be new). Then it prints the step
 durations of the last suite run (.cache/logs/results, as tests/run-scenario
@@ -54,9 +58,10 @@ def recap(output: str) -> dict[str, dict[str, int]]:
 
 
 class Bench:
-    def __init__(self, runs: int, log: Path) -> None:
+    def __init__(self, runs: int, log: Path, connection: str) -> None:
         self.runs = runs
         self.log = log
+        self.connection = connection
         self.work = Path(tempfile.mkdtemp(prefix="asgi-stack-bench."))
         self.env = {
             **os.environ,
@@ -64,12 +69,30 @@ class Bench:
             "ASGI_STACK_DEMO_PROJECT": str(DEMO),
             "ASGI_STACK_CA_DIR": str(self.work / "ca"),
         }
-        inventory = self.work / "inventory"
-        inventory.mkdir()
-        hosts = {host: {"ansible_connection": "community.docker.docker"} for host in HOSTS}
+        self.inventory = str(self.work / "inventory")
+
+    def write_inventory(self) -> None:
+        """The hosts, reached by docker exec or, as servers are, over SSH (stock Ansible, ControlPersist)."""
+        if self.connection == "ssh":
+            key, addresses = self.work / "ssh" / "id_ed25519", self.work / "addresses.json"
+            extra = {"host_names": list(HOSTS), "ssh_key": str(key), "addresses_file": str(addresses)}
+            run(["ansible-playbook", "tests/harness/ssh_hosts.yml", "-e", json.dumps(extra)], self.env, self.log)
+            found = json.loads(addresses.read_text())
+            hosts = {
+                host: {
+                    "ansible_host": found[host],
+                    "ansible_user": "root",
+                    "ansible_ssh_private_key_file": str(key),
+                    "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+                }
+                for host in HOSTS
+            }
+        else:
+            hosts = {host: {"ansible_connection": "community.docker.docker"} for host in HOSTS}
+        inventory = Path(self.inventory)
+        inventory.mkdir(exist_ok=True)
         (inventory / "hosts.yml").write_text(json.dumps({"asgi_app": {"hosts": hosts}}))
         (inventory / "group_vars").symlink_to(ROOT / "inventories" / "demo" / "group_vars")
-        self.inventory = str(inventory)
 
     def site(self, limit: str, extra: dict | None = None) -> tuple[float, dict]:
         argv = ["ansible-playbook", "-i", self.inventory, "playbooks/site.yml", "--limit", limit]
@@ -85,6 +108,7 @@ class Bench:
                 self.env,
                 self.log,
             )
+        self.write_inventory()
 
     def remove_hosts(self) -> None:
         subprocess.run(["docker", "rm", "-f", *HOSTS], capture_output=True)
@@ -134,9 +158,9 @@ def suite_steps(results: Path) -> list[dict]:
     return rows
 
 
-def print_figures(figures: dict, steps: list[dict]) -> None:
+def print_figures(figures: dict, steps: list[dict], connection: str = "docker") -> None:
     if figures:
-        print("\nDeploys (playbooks/site.yml, demo inventory, default kind):")
+        print(f"\nDeploys (playbooks/site.yml, demo inventory, default kind, hosts reached by {connection}):")
         width = max(map(len, figures))
         for name, figure in figures.items():
             runs = f"  runs: {', '.join(f'{t} s' for t in figure['runs'])}" if "runs" in figure else ""
@@ -155,11 +179,45 @@ def print_figures(figures: dict, steps: list[dict]) -> None:
         print(f"  lane time of all scenarios: {sum(row['total'] for row in steps)} s")
 
 
+def load_figures(path: Path) -> dict[tuple[str, str, str], dict]:
+    """The figures of each step under load that a suite run wrote (ASGI_STACK_LOAD_FIGURES), by run and step."""
+    rows = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        row = json.loads(line)
+        rows[(row.get("distro") or "", row["kind"], row["step"])] = row
+    return rows
+
+
+def print_load(current: dict, previous: dict) -> None:
+    """Each step under load of the last suite run, beside the run before it."""
+    if not current:
+        return
+    print("\nDeploys under load, last suite run [and the one before]: requests, failed, p99 and max latency (s):")
+
+    def cells(row: dict | None) -> str:
+        if not row:
+            return "-"
+        return (
+            f"{row['requests']} req, {row['failures']} failed, p99 {row['latency_p99_s']}, max {row['latency_max_s']}"
+        )
+
+    for key in sorted(current):
+        distro, kind, step = key
+        before = f"  [{cells(previous.get(key))}]" if previous else ""
+        print(f"  {distro} {kind:<16} {step[:60]:<60} {cells(current[key])}{before}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each no-op figure (median shown)")
     parser.add_argument("--suite-only", action="store_true", help="only the last suite run's step durations")
     parser.add_argument("--results", type=Path, default=ROOT / ".cache" / "logs" / "results")
+    parser.add_argument(
+        "--connection",
+        choices=("docker", "ssh"),
+        default="docker",
+        help="reach the hosts by docker exec (as the suite does) or over SSH (as servers are reached)",
+    )
     args = parser.parse_args()
 
     out_dir = ROOT / ".cache" / "benchmark"
@@ -168,14 +226,23 @@ def main() -> None:
     if not args.suite_only:
         log = out_dir / "deploys.log"
         log.write_text("")
-        bench = Bench(args.runs, log)
+        bench = Bench(args.runs, log, args.connection)
         try:
             figures = bench.measure()
         finally:
             bench.remove_hosts()
     steps = suite_steps(args.results)
-    print_figures(figures, steps)
-    report = {"deploys": figures, "suite": steps, "machine": {"cpus": os.cpu_count(), "date": time.strftime("%F %T")}}
+    print_figures(figures, steps, args.connection)
+    logs = args.results.parent
+    load, load_before = load_figures(logs / "load.jsonl"), load_figures(logs / "load.previous.jsonl")
+    print_load(load, load_before)
+    report = {
+        "connection": args.connection,
+        "deploys": figures,
+        "suite": steps,
+        "load": list(load.values()),
+        "machine": {"cpus": os.cpu_count(), "date": time.strftime("%F %T")},
+    }
     (out_dir / "deploys.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nFigures as JSON: {(out_dir / 'deploys.json').relative_to(ROOT)}")
 

@@ -106,6 +106,7 @@ CASES = {
     ),
     "static_url_without_slash": ({"nginx_proxy_static_url": "/static"}, ["nginx_proxy_static_url", "'/static/'"]),
     "same_ports": ({"nginx_proxy_http_port": 443}, ["nginx_proxy_http_port", "must differ"]),
+    "keepalive_negative": ({"nginx_proxy_upstream_keepalive": -1}, ["nginx_proxy_upstream_keepalive", "got -1"]),
     "tls_profile_unknown": ({"nginx_proxy_tls_profile": "old"}, ["nginx_proxy_tls_profile", "modern, intermediate"]),
 }
 

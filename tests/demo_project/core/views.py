@@ -1,10 +1,11 @@
 import asyncio
+import hashlib
 import os
 import platform
 
 from asgiref.sync import sync_to_async
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 
 from core.models import Visit
@@ -59,3 +60,24 @@ async def slow(request: HttpRequest) -> JsonResponse:
     seconds = min(float(request.GET.get("seconds", "2")), 10.0)
     await asyncio.sleep(seconds)
     return JsonResponse({"slept": seconds, "pid": os.getpid()})
+
+
+async def stream(request: HttpRequest) -> StreamingHttpResponse:
+    """Streams a numbered line every 0.1 s for ?seconds= (at most 10), then ``end``: a long response."""
+    seconds = min(float(request.GET.get("seconds", "2")), 10.0)
+
+    async def lines():
+        for number in range(int(seconds * 10)):
+            yield f"{number}\n"
+            await asyncio.sleep(0.1)
+        yield "end\n"
+
+    return StreamingHttpResponse(lines(), content_type="text/plain")
+
+
+async def upload(request: HttpRequest) -> HttpResponse:
+    """A form that takes a file (CSRF-protected, as Django forms are), read whole; answers its size and SHA-256."""
+    if request.method != "POST":
+        return render(request, "core/upload.html")
+    data = request.FILES["file"].read() if "file" in request.FILES else b""
+    return JsonResponse({"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}, status=200 if data else 400)

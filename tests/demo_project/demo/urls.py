@@ -6,4 +6,6 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("whoami/", views.whoami, name="whoami"),
     path("slow/", views.slow, name="slow"),
+    path("stream/", views.stream, name="stream"),
+    path("upload/", views.upload, name="upload"),
 ]

@@ -1,0 +1,95 @@
+# Copyright: contributors to asgi.stack
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""uvicorn whose graceful stop answers the requests already on their way.
+
+When uvicorn stops (a restart, a deploy, a worker recycled after its
+maximum of requests), it closes at once every connection that has no
+request running. A connection that nginx has just opened, or a kept-alive
+one on which nginx has just sent the next request, may hold a request that
+uvicorn has not read yet: closing it with unread data resets it, and nginx
+answers 502 to a POST, which it may not send again (for a GET, it tries
+the next entry of its upstream list, which may meet the same fate).
+
+Here, such a connection is instead read on for one more second: a request
+that arrives is answered, with ``Connection: close``, and a connection that
+stays silent is closed then. uvicorn's stop already waits for every
+connection to close, within its graceful timeout. A WebSocket handshake
+that arrives meanwhile is not taken up (the stop would never close that
+WebSocket, and it would hold the stop for the whole graceful timeout): it
+is answered as a plain request, and the client connects again.
+
+Used by asgi.stack.asgi_server as the worker class of gunicorn
+(``asgi_stack_uvicorn.UvicornWorker``) and, for uvicorn alone, as its
+command (``python -m asgi_stack_uvicorn``, which takes uvicorn's arguments).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from uvicorn.protocols.http import h11_impl, httptools_impl
+
+# Seconds a connection with no request running is read on after the stop began.
+GRACE = 1.0
+
+
+def _drain(protocol_class: type) -> None:
+    """Replaces the protocol's shutdown with one that reads on, and answers with Connection: close."""
+    headers_complete = getattr(protocol_class, "on_headers_complete", None)
+    handle_events = getattr(protocol_class, "handle_events", None)
+    should_upgrade = protocol_class._should_upgrade
+
+    def _should_upgrade(self) -> bool:
+        return not getattr(self, "asgi_stack_stopping", False) and should_upgrade(self)
+
+    def shutdown(self) -> None:
+        self.asgi_stack_stopping = True
+        if self.cycle is None or self.cycle.response_complete:
+            self._unset_keepalive_if_required()
+            self.timeout_keep_alive_task = self.loop.call_later(GRACE, self.timeout_keep_alive_handler)
+        else:
+            self.cycle.keep_alive = False
+
+    def no_keep_alive(self) -> None:
+        if getattr(self, "asgi_stack_stopping", False) and self.cycle is not None:
+            self.cycle.keep_alive = False
+
+    if headers_complete is not None:  # httptools
+
+        def on_headers_complete(self) -> None:
+            headers_complete(self)
+            no_keep_alive(self)
+
+        protocol_class.on_headers_complete = on_headers_complete
+    if handle_events is not None:  # h11
+
+        def handle_events_then(self) -> None:
+            before = self.cycle
+            handle_events(self)
+            if self.cycle is not before:
+                no_keep_alive(self)
+
+        protocol_class.handle_events = handle_events_then
+    protocol_class._should_upgrade = _should_upgrade
+    protocol_class.shutdown = shutdown
+
+
+_drain(httptools_impl.HttpToolsProtocol)
+_drain(h11_impl.H11Protocol)
+
+try:
+    from uvicorn_worker import UvicornWorker as _UvicornWorker
+except ImportError:  # uvicorn alone
+    _UvicornWorker = None
+
+if _UvicornWorker is not None:
+
+    class UvicornWorker(_UvicornWorker):
+        """gunicorn's uvicorn worker, with the graceful stop above."""
+
+
+if __name__ == "__main__":
+    from uvicorn.main import main
+
+    sys.argv[0] = "uvicorn"
+    main()
