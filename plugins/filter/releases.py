@@ -1,8 +1,8 @@
 # Copyright: contributors to asgi.stack
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Which releases and virtualenvs a deploy removes (asgi.stack.django_app).
+"""Which releases and virtualenvs a deploy removes, and which release a rollback goes to (asgi.stack.django_app).
 
-Documented in releases_to_prune.yml and venvs_to_prune.yml beside this file.
+Documented in the YAML files named after each filter beside this file.
 """
 
 from __future__ import annotations
@@ -51,6 +51,61 @@ def venvs_to_prune(venvs: Iterable[Mapping[str, Any]], links: Mapping[str, Any])
     return [venv["path"] for venv in venvs if venv["path"].rstrip("/") not in used]
 
 
+def previous_release(was_current: str, release: str, switched: Any, previous: str = "") -> str:
+    """The release a failed health check goes back to once ``release`` is current.
+
+    ``was_current`` is where the current link pointed before this run, ``switched``
+    whether this run pointed it at ``release``, ``previous`` where the previous
+    link pointed before this run. A switch makes the release that was current
+    the previous one; without a switch the previous link stays. Empty when there
+    is none: a first release has nothing to go back to.
+    """
+    if isinstance(switched, str):
+        switched = switched.strip().lower() in ("true", "yes", "1")
+    if switched and was_current and was_current != release:
+        return was_current
+    return previous or ""
+
+
+def rollback_target(
+    probe: Mapping[str, Any],
+    current_link: str,
+    previous_link: str,
+    releases_dir: str,
+    asked: str = "",
+    manifest: str = "release.json",
+) -> dict[str, str]:
+    """Where a rollback goes from and to, and why it cannot, from what asgi.stack.host_info read.
+
+    ``probe`` read ``current_link``, ``previous_link`` and the manifest of the
+    release ``asked`` for (<releases_dir>/<asked>/<manifest>). Without ``asked``
+    the rollback goes to where the previous link points. ``problem`` is empty
+    when it can go there, else says why not.
+    """
+    paths = probe.get("paths") if isinstance(probe, Mapping) else None
+    if not isinstance(paths, Mapping):
+        raise AnsibleFilterError("asgi.stack.rollback_target takes the registered result of asgi.stack.host_info")
+    current = paths.get(current_link, {}).get("target", "") or ""
+    if asked:
+        target = f"{releases_dir}/{asked}"
+        exists = bool(paths.get(f"{target}/{manifest}", {}).get("exists"))
+    else:
+        target = paths.get(previous_link, {}).get("target", "") or ""
+        exists = bool(target)
+    if not exists:
+        problem = "there is no such release"
+    elif target == current:
+        problem = "it is the current one"
+    else:
+        problem = ""
+    return {"from": current, "to": target, "problem": problem}
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"releases_to_prune": releases_to_prune, "venvs_to_prune": venvs_to_prune}
+        return {
+            "releases_to_prune": releases_to_prune,
+            "venvs_to_prune": venvs_to_prune,
+            "previous_release": previous_release,
+            "rollback_target": rollback_target,
+        }

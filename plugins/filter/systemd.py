@@ -1,6 +1,6 @@
 # Copyright: contributors to asgi.stack
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters for systemd units: whether they run, and the removal of a server kind's units.
+"""Filters for systemd units: whether they run, the removal of a server kind's units, and its helper files.
 
 Documented in the YAML files named after each filter beside this file.
 """
@@ -110,6 +110,32 @@ def retire_plan(
     return {"stop": sockets + services, "remove": remove, "units_removed": units_removed}
 
 
+def server_helpers(
+    kinds: Mapping[str, Mapping[str, Any]], chosen: str, lib_dir: str, signal_helper: str
+) -> dict[str, Any]:
+    """The helper files of the kinds: every Python helper, the chosen kind's, and those the chosen kind does not use.
+
+    A kind's ``python_helper`` names a module installed as ``lib_dir``/<name>.py;
+    a kind with ``signal_helper`` true stops and reloads through the script
+    ``signal_helper``. ``unused`` lists what retire.yml removes: the other
+    kinds' Python helpers, ``lib_dir`` itself when the chosen kind has none,
+    and the signal script when the chosen kind does not use it.
+    """
+    if chosen not in kinds:
+        raise AnsibleFilterError(f"asgi.stack.server_helpers: no kind '{chosen}' in {sorted(kinds)}")
+    modules = []
+    for properties in kinds.values():
+        if properties.get("python_helper") and properties["python_helper"] not in modules:
+            modules.append(properties["python_helper"])
+    python = [f"{lib_dir}/{module}.py" for module in modules]
+    own = kinds[chosen].get("python_helper")
+    chosen_python = f"{lib_dir}/{own}.py" if own else None
+    unused = ([] if own else [lib_dir]) + [path for path in python if path != chosen_python]
+    if not kinds[chosen].get("signal_helper", False):
+        unused.append(signal_helper)
+    return {"python": python, "chosen_python": chosen_python, "unused": unused}
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -118,4 +144,5 @@ class FilterModule:
             "units_running": units_running,
             "retire_candidates": retire_candidates,
             "retire_plan": retire_plan,
+            "server_helpers": server_helpers,
         }

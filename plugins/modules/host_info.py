@@ -54,8 +54,19 @@ options:
     type: list
     elements: str
     default: []
+  facts:
+    description:
+      - Host facts to set, as M(ansible.builtin.setup) would set them, for a play that does not gather facts.
+      - V(processor_nproc) is the number of processors this process may run on, as the C(hardware) subset of
+        M(ansible.builtin.setup) counts them; reading it costs a fraction of gathering that subset.
+    type: list
+    elements: str
+    choices: [processor_nproc]
+    default: []
 attributes:
   check_mode:
+    support: full
+  facts:
     support: full
   diff_mode:
     support: none
@@ -159,6 +170,12 @@ groups:
   type: dict
   sample:
     app: {gid: 998}
+ansible_facts:
+  description: The facts named by O(facts).
+  returned: when O(facts) names any
+  type: dict
+  sample:
+    processor_nproc: 4
 units:
   description:
     - Each unit of O(units) with its id, active state and unit file state.
@@ -269,6 +286,17 @@ def units(output: str) -> dict[str, dict[str, str]]:
     return found
 
 
+def processor_nproc() -> int:
+    """The processors this process may run on (as setup's processor_nproc: the affinity mask, else nproc's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+FACTS = {"processor_nproc": processor_nproc}
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -279,6 +307,7 @@ def main() -> None:
             "users": {"type": "list", "elements": "str", "default": []},
             "groups": {"type": "list", "elements": "str", "default": []},
             "units": {"type": "list", "elements": "str", "default": []},
+            "facts": {"type": "list", "elements": "str", "default": [], "choices": sorted(FACTS)},
         },
         supports_check_mode=True,
     )
@@ -312,6 +341,8 @@ def main() -> None:
         if rc != 0:
             module.fail_json(msg=f"systemctl show failed: {err.strip()}", rc=rc)
         result["units"] = units(out)
+    if params["facts"]:
+        result["ansible_facts"] = {name: FACTS[name]() for name in params["facts"]}
     module.exit_json(changed=False, **result)
 
 

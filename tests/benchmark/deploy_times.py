@@ -8,6 +8,12 @@ machine, then times:
 - a deploy of a new release (the demo project with one file changed);
 - a switch of server kind, and the switch back.
 
+Beside each time it prints where the CPU went: seconds of CPU used by the
+controller (ansible-playbook and everything it ran, docker or ssh clients
+included), by the test hosts (their cgroups), and by the whole machine
+(/proc/stat, which also counts dockerd and the rest). A run whose machine
+CPU nears twice its wall time (two cores) was bound by the CPU.
+
 With --suite-only it prints what the last suite run measured instead: the
 seconds of each scenario's steps, and the figures of each deploy under load
 beside those of the run before (.cache/logs/load.jsonl, load.previous.jsonl).
@@ -25,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -40,11 +47,48 @@ RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s
 STEP = re.compile(r"(\w+) (\d+)s")
 
 
-def run(argv: list[str], env: dict[str, str], log: Path) -> tuple[float, str]:
-    """Runs a command, appends its output to the log, and returns its wall time and output."""
-    started = time.monotonic()
+def machine_cpu_seconds() -> float:
+    """CPU seconds the whole machine has been busy (every field of /proc/stat's cpu line but idle and iowait)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    busy = sum(fields[:8]) - fields[3] - fields[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def container_cpu_seconds(name: str) -> float | None:
+    """CPU seconds a container's processes used, from its cgroup (v1 or v2), or None where it cannot be read."""
+    found = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True)
+    ident = found.stdout.strip()
+    if found.returncode != 0 or not ident:
+        return None
+    for path in (
+        Path(f"/sys/fs/cgroup/system.slice/docker-{ident}.scope/cpu.stat"),
+        Path(f"/sys/fs/cgroup/cpuacct/docker/{ident}/cpuacct.usage"),
+        Path(f"/sys/fs/cgroup/cpu,cpuacct/docker/{ident}/cpuacct.usage"),
+    ):
+        if path.exists():
+            text = path.read_text()
+            if path.name == "cpu.stat":
+                return int(re.search(r"usage_usec (\d+)", text)[1]) / 1e6
+            return int(text) / 1e9
+    return None
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(argv: list[str], env: dict[str, str], log: Path, cpu: dict | None = None) -> tuple[float, str]:
+    """Runs a command, appends its output to the log, and returns its wall time and output.
+
+    With ``cpu`` (a dict), fills in the CPU seconds the run cost: ``controller``, ``machine``.
+    """
+    started, machine, children = time.monotonic(), machine_cpu_seconds(), children_cpu_seconds()
     result = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True)
     elapsed = time.monotonic() - started
+    if cpu is not None:
+        cpu["controller"] = round(children_cpu_seconds() - children, 1)
+        cpu["machine"] = round(machine_cpu_seconds() - machine, 1)
     with log.open("a") as out:
         out.write(f"### {' '.join(argv)} ({elapsed:.1f} s, exit {result.returncode})\n{result.stdout}{result.stderr}\n")
     if result.returncode != 0:
@@ -70,6 +114,8 @@ class Bench:
             "ASGI_STACK_CA_DIR": str(self.work / "ca"),
         }
         self.inventory = str(self.work / "inventory")
+        # The CPU seconds of the last site() run (controller, hosts, machine).
+        self.cpu: dict = {}
 
     def write_inventory(self) -> None:
         """The hosts, reached by docker exec or, as servers are, over SSH (stock Ansible, ControlPersist)."""
@@ -98,7 +144,17 @@ class Bench:
         argv = ["ansible-playbook", "-i", self.inventory, "playbooks/site.yml", "--limit", limit]
         if extra:
             argv += ["-e", json.dumps(extra)]
-        elapsed, output = run(argv, self.env, self.log)
+        hosts = limit.split(",")
+        before = {host: container_cpu_seconds(host) for host in hosts}
+        cpu: dict = {}
+        elapsed, output = run(argv, self.env, self.log, cpu)
+        used = [
+            after - before[host]
+            for host in hosts
+            if before[host] is not None and (after := container_cpu_seconds(host)) is not None
+        ]
+        cpu["hosts"] = round(sum(used), 1) if len(used) == len(hosts) else None
+        self.cpu = cpu
         return elapsed, recap(output)
 
     def start_hosts(self) -> None:
@@ -115,19 +171,26 @@ class Bench:
         shutil.rmtree(self.work, ignore_errors=True)
 
     def repeated(self, limit: str) -> dict:
-        times, last = [], {}
+        times, cpus, last = [], [], {}
         for _ in range(self.runs):
             elapsed, last = self.site(limit)
             assert all(host["changed"] == 0 for host in last.values()), f"a re-run changed something: {last}"
             times.append(elapsed)
-        return {"seconds": round(statistics.median(times), 1), "runs": [round(t, 1) for t in times], "recap": last}
+            cpus.append(self.cpu)
+        middle = times.index(statistics.median_low(times))
+        return {
+            "seconds": round(statistics.median(times), 1),
+            "runs": [round(t, 1) for t in times],
+            "recap": last,
+            "cpu": cpus[middle],
+        }
 
     def measure(self) -> dict:
         figures: dict = {}
         self.start_hosts()
         all_hosts = ",".join(HOSTS)
         elapsed, _ = self.site(all_hosts)
-        figures["first deploy, 3 hosts"] = {"seconds": round(elapsed, 1)}
+        figures["first deploy, 3 hosts"] = {"seconds": round(elapsed, 1), "cpu": self.cpu}
         figures["no-op re-run, 1 host"] = self.repeated(HOSTS[0])
         figures["no-op re-run, 3 hosts"] = self.repeated(all_hosts)
         one, three = figures["no-op re-run, 1 host"]["seconds"], figures["no-op re-run, 3 hosts"]["seconds"]
@@ -137,11 +200,11 @@ class Bench:
         shutil.copytree(DEMO, project, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3"))
         (project / "core" / "version.txt").write_text("benchmark\n")
         elapsed, result = self.site(HOSTS[0], {"django_app_src_dir": str(project)})
-        figures["new release, 1 host"] = {"seconds": round(elapsed, 1), "recap": result}
+        figures["new release, 1 host"] = {"seconds": round(elapsed, 1), "recap": result, "cpu": self.cpu}
 
         for kind in ("uvicorn", "gunicorn_uvicorn"):
             elapsed, result = self.site(HOSTS[0], {"django_app_src_dir": str(project), "asgi_server_kind": kind})
-            figures[f"switch to {kind}, 1 host"] = {"seconds": round(elapsed, 1), "recap": result}
+            figures[f"switch to {kind}, 1 host"] = {"seconds": round(elapsed, 1), "recap": result, "cpu": self.cpu}
         return figures
 
 
@@ -167,7 +230,10 @@ def print_figures(figures: dict, steps: list[dict], connection: str = "docker") 
             ratio = f"  ({figure['ratio to 1 host']} x one host)" if "ratio to 1 host" in figure else ""
             tasks = next(iter(figure.get("recap", {}).values()), None)
             counts = f"  [ok={tasks['ok']} changed={tasks['changed']} skipped={tasks['skipped']}]" if tasks else ""
-            print(f"  {name:<{width}}  {figure['seconds']:>6.1f} s{ratio}{runs}{counts}")
+            cpu = figure.get("cpu") or {}
+            used = f"  CPU s: controller {cpu['controller']}, hosts {cpu['hosts']}, machine {cpu['machine']}"
+            used = used if cpu else ""
+            print(f"  {name:<{width}}  {figure['seconds']:>6.1f} s{ratio}{runs}{counts}{used}")
     if steps:
         columns = ["converge", "idempotence", "check", "verify"]
         print("\nLast suite run, seconds per step (.cache/logs/results):")

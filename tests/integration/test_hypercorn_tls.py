@@ -5,7 +5,7 @@ port (asgi_server_tls), with the certificate the certificates role made.
 """
 
 import pytest
-from conftest import SERVER_TLS, UNIT, curl, curl_json
+from conftest import CA_FILE, CURRENT, SERVER_TLS, SERVICE, UNIT, curl, curl_json
 
 pytestmark = [
     pytest.mark.asgi_server,
@@ -61,3 +61,94 @@ def test_systemd_holds_the_tls_ports(host):
     listen = host.check_output(f"systemctl show -p Listen --value {UNIT}.socket")
     assert "8443 (Stream)" in listen
     assert "8443 (Datagram)" in listen
+
+
+# Opens a TLS connection to hypercorn's own port, tells the server to reload,
+# waits until the worker serving the connection has begun to stop (it has
+# closed its listening socket), then sends its first request on it.
+STOPPING_TLS_CLIENT = """
+import socket, ssl, subprocess, sys
+
+ca, service, protocol = sys.argv[1:4]
+context = ssl.create_default_context(cafile=ca)
+context.set_alpn_protocols([protocol])
+client = context.wrap_socket(socket.create_connection(("127.0.0.1", 8443), timeout=15), server_hostname="localhost")
+assert client.selected_alpn_protocol() == protocol, client.selected_alpn_protocol()
+if protocol == "h2":
+    import h2.config, h2.connection, h2.events
+    connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    connection.initiate_connection()
+    client.sendall(connection.data_to_send())
+
+# /proc/PID/fd of the server's processes is readable by their user only.
+WATCH = '''
+import os, sys, time
+main, deadline = sys.argv[1], time.monotonic() + 10
+
+def fds(pid):
+    try:
+        return {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    except OSError:
+        return set()
+
+listener = os.readlink(f"/proc/{main}/fd/4")
+def parent(pid):
+    return open(f"/proc/{pid}/stat").read().rsplit(") ", 1)[1].split()[1]
+
+workers = [pid for pid in os.listdir("/proc") if pid.isdigit() and parent(pid) == main]
+print(" ".join(workers), flush=True)
+sys.stdin.readline()
+while any(listener in fds(worker) for worker in workers):
+    if time.monotonic() > deadline:
+        sys.exit("the workers did not begin to stop")
+    time.sleep(0.01)
+'''
+
+main = subprocess.check_output(["systemctl", "show", "-p", "MainPID", "--value", service], text=True).strip()
+user = subprocess.check_output(["systemctl", "show", "-p", "User", "--value", service], text=True).strip()
+watch = subprocess.Popen(
+    ["runuser", "-u", user, "--", "python3", "-c", WATCH, main], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    text=True,
+)
+assert watch.stdout.readline().split(), "hypercorn has no workers"
+subprocess.Popen(["systemctl", "reload", service])
+watch.stdin.write("go\\n")
+watch.stdin.flush()
+assert watch.wait() == 0, "the workers did not begin to stop"
+
+if protocol == "h2":
+    headers = [(":method", "GET"), (":path", "/health/"), (":scheme", "https"), (":authority", "localhost")]
+    connection.send_headers(1, headers, end_stream=True)
+    client.sendall(connection.data_to_send())
+    status = None
+    while data := client.recv(65536):
+        for event in connection.receive_data(data):
+            if isinstance(event, h2.events.ResponseReceived):
+                status = dict(event.headers)[b":status"].decode()
+            elif isinstance(event, h2.events.StreamReset):
+                sys.exit(f"the request was reset (error code {event.error_code})")
+            elif isinstance(event, h2.events.StreamEnded):
+                print(status)
+                sys.exit(0)
+        client.sendall(connection.data_to_send())
+    sys.exit(f"the connection closed (status {status})")
+client.sendall(b"GET /health/ HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n")
+answer = b""
+while chunk := client.recv(65536):
+    answer += chunk
+print(answer.split(b"\\r\\n")[0].decode().split(" ")[1] if answer else "the connection closed unanswered")
+"""
+
+
+@pytest.mark.parametrize("protocol", ["http/1.1", "h2"])
+def test_a_stopping_hypercorn_answers_a_request_already_on_its_way(host, protocol):
+    """A request sent on a new connection just after the worker began to stop (a reload, a renewal) is answered.
+
+    hypercorn alone closes the idle connection, or resets the HTTP/2 request,
+    and the client gets no answer (asgi_server's files/asgi_stack_proxy_fix.py).
+    """
+    host.run(f"cat > /tmp/stopping_tls_client.py <<'PY'\n{STOPPING_TLS_CLIENT}\nPY")
+    result = host.run(f"{CURRENT}/venv/bin/python /tmp/stopping_tls_client.py {CA_FILE} {SERVICE} {protocol}")
+    assert result.rc == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "200", result.stdout + result.stderr
+    assert curl(host, f"{DIRECT}/health/").status == 200

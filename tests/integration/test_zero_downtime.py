@@ -22,6 +22,11 @@ What keeps requests alive through a deploy, and what fails without it
   (asgi_server's files/asgi_stack_uvicorn.py): without it,
   test_asgi_server.py::test_a_stopping_server_answers_a_request_already_on_its_way
   fails with a broken pipe, and under busy load nginx answers POSTs 502;
+- hypercorn's stop (asgi_server's files/asgi_stack_proxy_fix.py): without
+  it, test_hypercorn_tls.py::test_a_stopping_hypercorn_answers_a_request_already_on_its_way
+  fails (the connection closes unanswered), and under busy load 10 restarts
+  cost 24 POSTs answered 502 and a 30 s wait at every restart with a
+  WebSocket open;
 - the listening socket held by systemd (socket activation), graceful
   timeouts, the upstream list with its retries (proxy_next_upstream,
   max_fails=0), kill modes, daphne's two instances restarted in turn, the

@@ -89,3 +89,8 @@ def test_users_and_groups_that_exist_and_those_that_do_not():
     assert host_info.user("no-such-user-asgi-stack") is None
     assert host_info.group("root") == {"gid": 0}
     assert host_info.group("no-such-group-asgi-stack") is None
+
+
+def test_the_processor_count_is_the_affinity_mask_as_setup_counts_it():
+    assert host_info.processor_nproc() == len(os.sched_getaffinity(0))
+    assert sorted(host_info.FACTS) == ["processor_nproc"]

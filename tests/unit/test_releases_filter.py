@@ -68,3 +68,44 @@ def test_virtualenvs_no_release_links_to_are_pruned():
 def test_venvs_to_prune_needs_the_probe():
     with pytest.raises(AnsibleFilterError, match="host_info"):
         releases.venvs_to_prune([], {"files": []})
+
+
+def test_a_switch_makes_the_release_that_was_current_the_previous_one():
+    old, new, older = "/srv/app/releases/a", "/srv/app/releases/b", "/srv/app/releases/z"
+    assert releases.previous_release(old, new, True, older) == old
+    assert releases.previous_release(old, old, False, older) == older, "no switch: the previous link stays"
+    assert releases.previous_release("", new, True, "") == "", "a first release has nothing to go back to"
+    assert releases.previous_release(new, new, True, older) == older
+    assert releases.previous_release(old, new, "False", older) == older
+
+
+LINKS = {"current": "/srv/app/current", "previous": "/srv/app/previous"}
+
+
+def probe(current: str = "", previous: str = "", manifests: tuple[str, ...] = ()) -> dict:
+    paths = {
+        LINKS["current"]: {"exists": bool(current), **({"target": current} if current else {})},
+        LINKS["previous"]: {"exists": bool(previous), **({"target": previous} if previous else {})},
+    }
+    paths |= {f"{ROOT}/{name}/release.json": {"exists": True} for name in manifests}
+    return {"paths": paths}
+
+
+def target(found: dict, asked: str = "") -> dict:
+    return releases.rollback_target(found, LINKS["current"], LINKS["previous"], ROOT, asked)
+
+
+def test_a_rollback_goes_to_the_previous_release_or_the_one_asked_for():
+    found = probe(f"{ROOT}/b", f"{ROOT}/a", manifests=("a", "b", "c"))
+    assert target(found) == {"from": f"{ROOT}/b", "to": f"{ROOT}/a", "problem": ""}
+    assert target(found, "c") == {"from": f"{ROOT}/b", "to": f"{ROOT}/c", "problem": ""}
+
+
+def test_a_rollback_says_why_it_cannot_go_there():
+    first = probe(f"{ROOT}/a")
+    assert target(first)["problem"] == "there is no such release", "a first release has no previous one"
+    found = probe(f"{ROOT}/b", f"{ROOT}/a", manifests=("a", "b"))
+    assert target(found, "zzz")["problem"] == "there is no such release"
+    assert target(found, "b")["problem"] == "it is the current one"
+    with pytest.raises(AnsibleFilterError, match="host_info"):
+        releases.rollback_target({}, LINKS["current"], LINKS["previous"], ROOT)

@@ -4,6 +4,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 
 PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "filter" / "systemd.py"
@@ -97,3 +98,35 @@ def test_a_probe_that_missed_a_candidate_or_a_layout_without_a_directory_is_refu
         systemd.retire_plan(retired, {"paths": {}}, LAYOUT)
     with pytest.raises(AnsibleFilterError, match="layout needs"):
         systemd.retire_candidates(retired, {"unit_dir": "/etc/systemd/system"})
+
+
+ROLE = Path(__file__).resolve().parents[2] / "roles" / "asgi_server"
+# The kinds table as the role has it (Jinja left as text: only the helpers are read).
+TABLE = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["__asgi_server_kinds"]
+LIB = "/usr/local/lib/asgi-stack/python"
+SIGNAL = "/usr/local/sbin/asgi-stack-hypercorn-signal"
+
+
+def test_every_python_helper_of_the_table_is_a_file_of_the_role():
+    helpers = systemd.server_helpers(TABLE, "daphne", LIB, SIGNAL)
+    assert helpers["python"], "the table names no Python helper"
+    for path in helpers["python"]:
+        assert (ROLE / "files" / Path(path).name).is_file(), path
+
+
+@pytest.mark.parametrize("kind", sorted(TABLE))
+def test_a_kind_keeps_its_own_helpers_and_retires_the_others(kind):
+    helpers = systemd.server_helpers(TABLE, kind, LIB, SIGNAL)
+    own = TABLE[kind].get("python_helper")
+    assert helpers["chosen_python"] == (f"{LIB}/{own}.py" if own else None)
+    assert helpers["chosen_python"] not in helpers["unused"]
+    assert sorted(set(helpers["python"]) - {helpers["chosen_python"]}) == sorted(
+        path for path in helpers["unused"] if path.endswith(".py")
+    )
+    assert (LIB in helpers["unused"]) is (own is None)
+    assert (SIGNAL in helpers["unused"]) is not TABLE[kind].get("signal_helper", False)
+
+
+def test_helpers_of_an_unknown_kind_are_refused():
+    with pytest.raises(AnsibleFilterError, match="no kind 'granian'"):
+        systemd.server_helpers(TABLE, "granian", LIB, SIGNAL)

@@ -1,5 +1,5 @@
 # Managed by asgi.stack.asgi_server.
-"""The application named by ASGI_STACK_APPLICATION, behind hypercorn's ProxyFixMiddleware.
+"""The application named by ASGI_STACK_APPLICATION, behind hypercorn's ProxyFixMiddleware; a stop that drops nothing.
 
 hypercorn has no list of trusted proxies. Its unix socket is reachable by
 nginx alone, which sets X-Forwarded-For and X-Forwarded-Proto itself, so one
@@ -11,12 +11,40 @@ HTTP/3 allows only lower-case header names, and hypercorn 0.18 passes
 Django's (Content-Type) to aioquic as they are; clients then drop the
 response after its status line. Responses on the TLS port get lower-case
 names (HTTP header names are case-insensitive, so nothing else changes).
+
+A worker told to stop (a reload, a certificate renewal, a restart) closes
+its idle connections at once, resets an HTTP/2 request that arrives after
+that, closes a kept-alive connection after its last answer without saying
+so, keeps WebSockets open until the graceful timeout cuts them, and ends
+with the connections it counted when it began to stop. A request already on
+its way was then lost (nginx answers a POST sent on such a connection 502,
+a client straight on the TLS port gets no answer), and a restart with a
+WebSocket open took the whole graceful timeout while requests waited. While
+a worker stops, an idle connection is given ON_ITS_WAY seconds for a request
+to arrive, an HTTP/1.1 answer says "Connection: close", an HTTP/2 request
+is served (and the client told to open no more streams), each WebSocket
+gets a close frame (1001, going away) so that its client connects again to
+the next worker, and the worker waits for every connection it still has,
+within the graceful timeout. hypercorn reads this module in each worker
+before it serves, which is when the classes below replace its own.
 """
 
+import asyncio
+import dataclasses
 import os
 from importlib import import_module
 
+import h2.events
+import h2.settings
+import hypercorn.asyncio.run
+import hypercorn.protocol
+from hypercorn.asyncio.tcp_server import TCPServer
+from hypercorn.events import Updated
 from hypercorn.middleware import ProxyFixMiddleware
+from hypercorn.protocol.events import Response
+from hypercorn.protocol.h2 import H2Protocol
+from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 
 module_name, _, attribute = os.environ["ASGI_STACK_APPLICATION"].partition(":")
 target = import_module(module_name)
@@ -44,3 +72,86 @@ async def application(scope, receive, send):
         await send(message)
 
     await target(scope, receive, send_lower_case)
+
+
+# Seconds a stopping worker waits on an idle connection for a request
+# already on its way: a client or nginx sends it within milliseconds.
+ON_ITS_WAY = 1.0
+# The connections this worker serves, those accepted after it began to stop
+# included.
+_connections: set[asyncio.Task] = set()
+
+
+class StoppingTCPServer(TCPServer):
+    """A connection that, when its worker stops while it is idle, waits ON_ITS_WAY for a request."""
+
+    async def run(self) -> None:
+        task = asyncio.current_task()
+        _connections.add(task)
+        task.add_done_callback(_connections.discard)
+        watcher = asyncio.ensure_future(self._close_websockets_on_stop())
+        try:
+            await super().run()
+        finally:
+            watcher.cancel()
+
+    async def _close_websockets_on_stop(self) -> None:
+        await self.context.terminated.wait()
+        protocol = getattr(getattr(self, "protocol", None), "protocol", None)
+        streams = [getattr(protocol, "stream", None), *getattr(protocol, "streams", {}).values()]
+        for stream in streams:
+            if isinstance(stream, WSStream) and stream.state == ASGIWebsocketState.CONNECTED:
+                await stream.app_send({"type": "websocket.close", "code": 1001, "reason": "server restarting"})
+
+    async def _idle_timeout(self) -> None:
+        try:
+            await asyncio.wait_for(self.context.terminated.wait(), self.config.keep_alive_timeout)
+        except TimeoutError:
+            pass
+        else:
+            # A request that arrives meanwhile stops this task (the
+            # connection is no longer idle); it is answered, and then the
+            # connection closes because the worker stops.
+            await asyncio.sleep(ON_ITS_WAY)
+        await asyncio.shield(self._initiate_server_close())
+
+
+class StoppingH11Protocol(H11Protocol):
+    """HTTP/1.1 whose answers, once its worker stops, say that the connection closes after them."""
+
+    async def stream_send(self, event) -> None:
+        if isinstance(event, Response) and event.status_code >= 200 and self.context.terminated.is_set():
+            event = dataclasses.replace(event, headers=[*event.headers, (b"connection", b"close")])
+        await super().stream_send(event)
+
+
+class StoppingH2Protocol(H2Protocol):
+    """HTTP/2 that serves a request arriving while its worker stops, instead of resetting it."""
+
+    async def _handle_events(self, events: list) -> None:
+        for event in events:
+            if isinstance(event, h2.events.RequestReceived) and self.context.terminated.is_set():
+                await self._create_stream(event)
+                await self.send(Updated(idle=False))
+                # The client opens no more streams here; once this one is
+                # answered, hypercorn says GOAWAY and closes.
+                self.connection.update_settings({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 0})
+                await self._flush()
+            else:
+                await super()._handle_events([event])
+
+
+async def worker_serve(*args, **kwargs) -> None:
+    """hypercorn's worker, which then waits for the connections it did not count, within the graceful timeout."""
+    await _worker_serve(*args, **kwargs)
+    left = {task for task in _connections if not task.done()}
+    if left:
+        config = args[1] if len(args) > 1 else kwargs["config"]
+        await asyncio.wait(left, timeout=config.graceful_timeout)
+
+
+_worker_serve = hypercorn.asyncio.run.worker_serve
+hypercorn.asyncio.run.worker_serve = worker_serve
+hypercorn.asyncio.run.TCPServer = StoppingTCPServer
+hypercorn.protocol.H2Protocol = StoppingH2Protocol
+hypercorn.protocol.H11Protocol = StoppingH11Protocol

@@ -1,0 +1,34 @@
+"""The roles use one host fact, which the playbooks read without gathering every fact."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+# Facts as the roles may write them: ansible_facts['x'], ansible_facts.x, or
+# the injected ansible_x (magic variables such as ansible_check_mode are not facts).
+FACT = re.compile(r"ansible_facts(?:\[['\"](\w+)['\"]\]|\.(\w+))")
+INJECTED = re.compile(r"\bansible_(distribution\w*|os_\w+|processor\w*|memtotal_mb|default_ipv[46]|hostname|fqdn)\b")
+
+
+def facts_used() -> set[str]:
+    used = set()
+    for path in (ROOT / "roles").rglob("*"):
+        if path.suffix in {".yml", ".j2"} and path.is_file():
+            text = path.read_text()
+            used |= {a or b for a, b in FACT.findall(text)}
+            used |= {f"ansible_{name}" for name in INJECTED.findall(text)}
+    return used
+
+
+def test_the_roles_use_only_the_facts_the_playbooks_read():
+    assert facts_used() == {"processor_nproc"}
+
+
+def test_the_playbooks_read_that_fact_instead_of_gathering():
+    for name in ("site.yml", "rollback.yml"):
+        play = yaml.safe_load((ROOT / "playbooks" / name).read_text())[0]
+        assert play["gather_facts"] is False, name
+        first = (play.get("pre_tasks") or play["tasks"])[0]
+        assert first["asgi.stack.host_info"]["facts"] == sorted(facts_used()), name
