@@ -168,8 +168,11 @@ def results(tmp_path_factory) -> dict[str, str]:
     recap = dict(RECAP.findall(run.stdout))
     assert set(recap) == set(cases), run.stdout[-3000:]
     assert all(unreachable == "0" for unreachable in recap.values()), recap
-    found = {host[len("case-") :]: " ".join(text.split()) for host, text in failures_of(run.stdout).items()}
-    return found | {OUTPUT: " ".join(run.stdout.split())}
+    # Failed results go to standard error where the callback is told to
+    # (display_failed_stderr, as molecule's environment does).
+    output = run.stdout + "\n" + run.stderr
+    found = {host[len("case-") :]: " ".join(text.split()) for host, text in failures_of(output).items()}
+    return found | {OUTPUT: " ".join(output.split())}
 
 
 # Where results keeps the whole output.
@@ -178,6 +181,7 @@ OUTPUT = "(output)"
 
 # A host's line in the play recap, and its unreachable count.
 RECAP = re.compile(r"^(case-\S+)\s*:.*unreachable=(\d+)", re.M)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 FATAL = re.compile(r"^(?:fatal|failed): \[(case-[^\]]+)\]")
 
 
@@ -185,7 +189,7 @@ def failures_of(output: str) -> dict[str, str]:
     """Each host's failure as the default callback prints it: the error (even of a no_log task) and the result."""
     failures: dict[str, str] = {}
     block: list[str] = []
-    for line in output.splitlines():
+    for line in ANSI.sub("", output).splitlines():
         if line.startswith(("TASK [", "ok: ", "skipping: ", "changed: ", "included: ")):
             block = []
         block.append(line)
