@@ -68,6 +68,35 @@ ensure_image() {
   "$ROOT/tests/images/build" "${1:-$ASGI_STACK_DISTRO}"
 }
 
+# Wheels for the test hosts' virtualenvs, fetched from the index once per suite
+# run, by the hosts' own Python (so for their Python version, C library and
+# environment markers) running this virtualenv's pip: the demo project's
+# requirements and every server kind's packages (asgi_server's defaults). The
+# suite's hosts then install from this directory and not the index
+# (tests/harness/pip-wheels.conf), so that a virtualenv costs no downloads.
+# pip skips the files it already has; the index stays the source of truth.
+ensure_wheels() {
+  local distro="${1:-$ASGI_STACK_DISTRO}" dir pip
+  dir="$DOWNLOADS/wheels/$distro"
+  mkdir -p "$dir"
+  cp "$ROOT/tests/harness/pip-wheels.conf" "$DOWNLOADS/wheels/pip.conf"
+  pip=$("$VENV/bin/python" -c 'import os, pip; print(os.path.dirname(pip.__file__))')
+  "$VENV/bin/python" - "$ROOT" >"$dir/requirements.txt" <<'PY'
+import sys
+from pathlib import Path
+
+import yaml
+
+root = Path(sys.argv[1])
+print((root / "tests/demo_project/requirements.txt").read_text().strip())
+defaults = yaml.safe_load((root / "roles/asgi_server/defaults/main.yml").read_text())
+for packages in defaults["asgi_server_packages"].values():
+    print("\n".join(packages))
+PY
+  docker run --rm -v "$pip:/opt/pip/pip:ro" -v "$dir:/wheels" "asgi-stack/$distro" \
+    env PYTHONPATH=/opt/pip python3 -m pip download -q --disable-pip-version-check -d /wheels -r /wheels/requirements.txt
+}
+
 ensure_all() {
   need_root
   ensure_venv

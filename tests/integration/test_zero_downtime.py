@@ -11,10 +11,15 @@ with a close frame and connect again. Each step prints its figures
 the worst time to connect again) and appends them to the file named by
 ASGI_STACK_LOAD_FIGURES (scripts/test: .cache/logs/load.jsonl, the previous
 run's beside it). The steps build on each other and run in this file's
-order. Steps whose outcome does not depend on the kind, because the server
-is not touched (a release that fails before it is served, the choice of a
-named release, an unknown one refused), run with one kind each; every kind
-runs the others.
+order: restarts, broken releases, then one run that switches to the next kind
+with a new release, a new environment and new requirements, then the rollback
+playbook across that switch. A new release of the same kind needs no run of
+its own: the kind's restart onto another release is what the broken release
+that is served and rolled back (health_500) does twice, and the rollback
+playbook once, with every kind. Steps whose outcome does not depend on the
+kind, because the server is not touched (a release that fails before it is
+served, the choice of a named release, an unknown one refused), run with one
+kind each; every kind runs the others.
 
 What keeps requests alive through a deploy, and what fails without it
 (checked by removing the mechanism and running the test):
@@ -101,7 +106,7 @@ def output_of(result) -> str:
 
 @pytest.fixture(scope="module")
 def variants(tmp_path_factory) -> dict[str, str]:
-    """Copies of the demo project: two new versions, and three broken ones."""
+    """Copies of the demo project: a new version with new requirements, and three broken ones."""
     root = tmp_path_factory.mktemp("variants")
 
     def variant(name: str) -> Path:
@@ -109,10 +114,9 @@ def variants(tmp_path_factory) -> dict[str, str]:
         shutil.copytree(DEMO, path, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3"))
         return path
 
-    for version in ("v2", "v3"):
-        (variant(version) / "core" / "version.txt").write_text(version + "\n")
+    (variant("v2") / "core" / "version.txt").write_text("v2\n")
     # v2 changes its requirements, so it gets a virtualenv of its own; the
-    # other variants share the first release's.
+    # broken variants share the first release's.
     with (root / "v2" / "requirements.txt").open("a") as requirements:
         requirements.write("# changed by the zero-downtime test\n")
     with (variant("import_error") / "core" / "views.py").open("a") as views:
@@ -198,18 +202,9 @@ def assert_nothing_dropped(totals: dict) -> None:
         assert sockets["open_at_end"] == 8, f"a WebSocket did not answer at the end: {totals}"
 
 
-def test_deploying_a_new_release_with_a_new_environment(host, variants):
-    before = release_of(host)
-    DEPLOYED["django_app_src_dir"] = variants["v2"]
-    DEPLOYED["django_app_environment"] = {"DEMO_ROLLOUT": "2"}
-    with under_load(host, "deploy a new release with a new environment") as totals:
-        result = run_site(DEPLOYED)
-    assert result.returncode == 0, output_of(result)[-3000:]
-    assert release_of(host) != before
-    assert release_of(host, f"{APP_HOME}/previous") == before
-    assert "DEMO_ROLLOUT=2" in host.file(ENV_FILE).content_string
-    assert venv_of(host, release_of(host)) != venv_of(host, before), "new requirements, new virtualenv"
-    assert_nothing_dropped(totals)
+def serving() -> dict:
+    """The kind the host serves now, for the playbooks the steps run (the switch changes it)."""
+    return {"asgi_server_kind": DEPLOYED.get("asgi_server_kind", KIND)}
 
 
 def test_restarting_the_server(host):
@@ -221,10 +216,70 @@ def test_restarting_the_server(host):
     assert_nothing_dropped(totals)
 
 
+@pytest.mark.parametrize(
+    "variant, expected",
+    [
+        # These fail before the server is served the release.
+        pytest.param("import_error", [INJECTED, "check"], marks=with_one_kind("gunicorn_uvicorn")),
+        pytest.param("migration_fails", [INJECTED, "migrate"], marks=with_one_kind("uvicorn")),
+        # This one is served, fails its health check and is rolled back: every
+        # kind. Serving it and going back is the path a good new release takes
+        # (the kind's restart onto another release), twice.
+        ("health_500", ["failed its health check", "answered 500, expected 200", "which answers as expected"]),
+    ],
+)
+def test_a_broken_release_never_stays_live(host, variants, variant, expected):
+    before, releases = release_of(host), set(host.check_output(f"ls {APP_HOME}/releases").split())
+    with under_load(host, f"deploy a broken release ({variant})") as totals:
+        result = run_site({**DEPLOYED, "django_app_src_dir": variants[variant], "django_app_health_timeout": 10})
+    output = output_of(result)
+    assert result.returncode != 0, f"{variant} was deployed"
+    for text in expected:
+        assert text in output, f"{variant}: '{text}' not in:\n{output[-3000:]}"
+    assert release_of(host) == before
+    # It stays until pruned, and with the current release's requirements it shares its virtualenv.
+    (built,) = set(host.check_output(f"ls {APP_HOME}/releases").split()) - releases
+    assert venv_of(host, built) == venv_of(host, before), f"{variant} made a virtualenv of its own"
+    assert_nothing_dropped(totals)
+
+
+def test_switching_the_server_kind_with_a_new_release_environment_and_requirements(host, variants):
+    """One run moves to the next kind, serving a new release with new requirements
+    and a new environment; old releases and the virtualenvs they alone used are
+    pruned to 2 releases."""
+    other = KINDS[(KINDS.index(KIND) + 1) % len(KINDS)]
+    before = release_of(host)
+    DEPLOYED.update(
+        {
+            "django_app_src_dir": variants["v2"],
+            "django_app_environment": {"DEMO_ROLLOUT": "2"},
+            "asgi_server_kind": other,
+        }
+    )
+    step = f"switch to {other} with a new release, environment and requirements, prune to 2 releases"
+    with under_load(host, step) as totals:
+        result = run_site({**DEPLOYED, "django_app_keep_releases": 2})
+    assert result.returncode == 0, output_of(result)[-3000:]
+    units = host.check_output("ls /etc/systemd/system").split()
+    assert sorted(unit for unit in units if unit.startswith(f"{APP}-")) == sorted(unit_files_of(other))
+    assert release_of(host) != before
+    assert release_of(host, f"{APP_HOME}/previous") == before
+    assert "DEMO_ROLLOUT=2" in host.file(ENV_FILE).content_string
+    assert venv_of(host, release_of(host)) != venv_of(host, before), "new requirements, new virtualenv"
+    # The broken releases are pruned, and no virtualenv stays that no kept release uses.
+    releases = sorted(host.check_output(f"ls {APP_HOME}/releases").split())
+    assert releases == sorted([release_of(host), before])
+    venvs = sorted(f"{APP_HOME}/venvs/{name}" for name in host.check_output(f"ls {APP_HOME}/venvs").split())
+    assert venvs == sorted({venv_of(host, release) for release in releases})
+    assert_nothing_dropped(totals)
+
+
 def test_rollback_playbook_returns_to_the_previous_release(host):
+    """Back to the release from before the switch, served by the kind now in use
+    (its packages go into that release's virtualenv)."""
     current, previous = release_of(host), release_of(host, f"{APP_HOME}/previous")
-    with under_load(host, "roll back (playbook)") as totals:
-        result = run_playbook("rollback.yml", {})
+    with under_load(host, "roll back (playbook) across the switch") as totals:
+        result = run_playbook("rollback.yml", serving())
     assert result.returncode == 0, output_of(result)[-3000:]
     assert release_of(host) == previous
     assert release_of(host, f"{APP_HOME}/previous") == current
@@ -237,7 +292,7 @@ def test_rollback_playbook_returns_to_the_previous_release(host):
 def test_rollback_to_a_named_release(host):
     named = release_of(host, f"{APP_HOME}/previous")
     with under_load(host, "roll back to a named release") as totals:
-        result = run_playbook("rollback.yml", {"django_app_rollback_release": named})
+        result = run_playbook("rollback.yml", {**serving(), "django_app_rollback_release": named})
     assert result.returncode == 0, output_of(result)[-3000:]
     assert release_of(host) == named
     assert_nothing_dropped(totals)
@@ -246,49 +301,7 @@ def test_rollback_to_a_named_release(host):
 @with_one_kind("hypercorn")
 def test_rollback_to_an_unknown_release_is_refused(host):
     before = release_of(host)
-    result = run_playbook("rollback.yml", {"django_app_rollback_release": "no-such-release"})
+    result = run_playbook("rollback.yml", {**serving(), "django_app_rollback_release": "no-such-release"})
     assert result.returncode != 0
     assert "there is no such release" in output_of(result)
     assert release_of(host) == before
-
-
-@pytest.mark.parametrize(
-    "variant, expected",
-    [
-        # These fail before the server is served the release.
-        pytest.param("import_error", [INJECTED, "check"], marks=with_one_kind("gunicorn_uvicorn")),
-        pytest.param("migration_fails", [INJECTED, "migrate"], marks=with_one_kind("uvicorn")),
-        # This one is served, fails its health check and is rolled back: every kind.
-        ("health_500", ["failed its health check", "answered 500, expected 200", "which answers as expected"]),
-    ],
-)
-def test_a_broken_release_never_stays_live(host, variants, variant, expected):
-    before = release_of(host)
-    with under_load(host, f"deploy a broken release ({variant})") as totals:
-        result = run_site({**DEPLOYED, "django_app_src_dir": variants[variant], "django_app_health_timeout": 10})
-    output = output_of(result)
-    assert result.returncode != 0, f"{variant} was deployed"
-    for text in expected:
-        assert text in output, f"{variant}: '{text}' not in:\n{output[-3000:]}"
-    assert release_of(host) == before
-    assert_nothing_dropped(totals)
-
-
-def test_switching_the_server_kind_with_a_new_release_and_pruning(host, variants):
-    """One run moves to the next kind, serving a new release; old releases are pruned to 2."""
-    other = KINDS[(KINDS.index(KIND) + 1) % len(KINDS)]
-    before = release_of(host)
-    DEPLOYED["django_app_src_dir"] = variants["v3"]
-    with under_load(host, f"switch to {other} with a new release, prune to 2 releases") as totals:
-        result = run_site({**DEPLOYED, "asgi_server_kind": other, "django_app_keep_releases": 2})
-    assert result.returncode == 0, output_of(result)[-3000:]
-    units = host.check_output("ls /etc/systemd/system").split()
-    assert sorted(unit for unit in units if unit.startswith(f"{APP}-")) == sorted(unit_files_of(other))
-    releases = sorted(host.check_output(f"ls {APP_HOME}/releases").split())
-    assert releases == sorted([release_of(host), before])
-    assert release_of(host, f"{APP_HOME}/previous") == before
-    # Only the code changed since the first release: its virtualenv is reused,
-    # and the virtualenvs that no release kept uses are gone.
-    venvs = sorted(f"{APP_HOME}/venvs/{name}" for name in host.check_output(f"ls {APP_HOME}/venvs").split())
-    assert venvs == sorted({venv_of(host, release) for release in releases})
-    assert_nothing_dropped(totals)
