@@ -121,6 +121,15 @@ CASES = {
         ["nginx_proxy_hide_response_headers", "header names", "X-A; add_header Evil 1"],
     ),
     "tls_profile_unknown": ({"nginx_proxy_tls_profile": "old"}, ["nginx_proxy_tls_profile", "modern, intermediate"]),
+    "redis_url_not_one": (
+        {"django_app_redis_url": "http://asgi:secret@127.0.0.1:6379/0"},
+        ["django_app_redis_url", "redis:// or rediss://", "its value is not shown"],
+    ),
+    "redis_password_weak": ({"redis_password": "secret"}, ["redis_password", "at least 32"]),
+    "redis_bind_a_name": ({"redis_bind": ["127.0.0.1", "redis.internal"]}, ["redis_bind", "'redis.internal'"]),
+    "redis_port_zero": ({"redis_port": 0}, ["redis_port", "'0'", "from 1 to 65535"]),
+    "redis_user_default": ({"redis_user": "default"}, ["redis_user", "'default'", "switches off"]),
+    "redis_database_too_high": ({"redis_database": 16}, ["redis_database", "'16'", "from 0 to 15"]),
 }
 
 
@@ -130,6 +139,7 @@ def host_is_untouched(host) -> None:
     assert not host.file("/etc/asgi-stack").exists
     assert not host.package("nginx").is_installed
     assert not host.package("python3-venv").is_installed
+    assert not host.package("redis-server").is_installed
 
 
 def molecule_host() -> tuple[str, dict]:
@@ -150,7 +160,10 @@ def results(tmp_path_factory) -> dict[str, str]:
     connection.setdefault("ansible_host", name)
     cases = {f"case-{case}": {**connection, **extra_vars} for case, (extra_vars, _) in CASES.items()}
     inventory = tmp_path_factory.mktemp("cases") / "cases.yml"
-    inventory.write_text(yaml.safe_dump({"asgi_app": {"hosts": cases}}))
+    # Every case's host is also a Redis host (the harness gives the group a
+    # good password), so that the Redis cases are checked as site.yml checks them.
+    groups = {"asgi_app": {"hosts": cases}, "asgi_redis": {"hosts": dict.fromkeys(cases)}}
+    inventory.write_text(yaml.safe_dump(groups))
     root = Path(__file__).resolve().parents[2]
     run = subprocess.run(
         [
@@ -210,6 +223,38 @@ def test_bad_input_fails_early_with_a_clear_message(host, results, case: str) ->
         failures = results[OUTPUT]
     for text in expected:
         assert text in failures, f"{case}: '{text}' not in the error:\n{failures[-3000:]}"
+
+
+def test_a_run_that_leaves_the_redis_hosts_out_fails_before_the_app_changes(host, tmp_path) -> None:
+    """The app would lose its Redis URL: the deploy stops before the app's roles, saying why.
+
+    The Redis host is left out with --limit, so nothing ever connects to it.
+    """
+    name, connection = molecule_host()
+    connection.setdefault("ansible_host", name)
+    inventory = tmp_path / "left-out.yml"
+    groups = {
+        "asgi_app": {"hosts": {"case-redis-left-out": connection}},
+        "asgi_redis": {"hosts": {"redis.invalid": {}}},
+    }
+    inventory.write_text(yaml.safe_dump(groups))
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [
+            "ansible-playbook",
+            *("-i", str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"), "-i", str(inventory)),
+            *("--limit", "case-redis-left-out", str(root / "playbooks" / "site.yml")),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
+        timeout=300,
+    )
+    output = " ".join((run.stdout + run.stderr).split())
+    assert run.returncode != 0, output[-3000:]
+    for text in ("redis.invalid", "django_app_redis_url is empty", "--limit"):
+        assert text in output, f"'{text}' not in:\n{output[-3000:]}"
+    host_is_untouched(host)
 
 
 def test_no_case_changed_the_host(host, results) -> None:

@@ -9,7 +9,9 @@ ROLES = sorted(p.parent.parent for p in Path(__file__).resolve().parents[2].glob
 
 
 def load(role: Path) -> tuple[dict, dict]:
-    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
+    # A role with no variables of its own (deploy) has no defaults file.
+    path = role / "defaults" / "main.yml"
+    defaults = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
     spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
     return defaults, spec
 

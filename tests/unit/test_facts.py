@@ -30,5 +30,12 @@ def test_the_playbooks_read_that_fact_instead_of_gathering():
     for name in ("site.yml", "rollback.yml"):
         play = yaml.safe_load((ROOT / "playbooks" / name).read_text())[0]
         assert play["gather_facts"] is False, name
-        first = (play.get("pre_tasks") or play["tasks"])[0]
-        assert first["asgi.stack.host_info"]["facts"] == sorted(facts_used()), name
+
+
+def test_the_deploy_role_reads_that_fact_first_in_each_entry_point():
+    tasks = ROOT / "roles" / "deploy" / "tasks"
+    (reading,) = yaml.safe_load((tasks / "facts.yml").read_text())
+    assert reading["asgi.stack.host_info"]["facts"] == sorted(facts_used())
+    for entry_point in ("main.yml", "rollback.yml", "validate.yml"):
+        first = yaml.safe_load((tasks / entry_point).read_text())[0]
+        assert first["ansible.builtin.import_tasks"] == "facts.yml", entry_point

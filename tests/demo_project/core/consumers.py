@@ -1,3 +1,6 @@
+import json
+import os
+
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 
@@ -6,3 +9,28 @@ class EchoConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         await self.send(text_data=text_data, bytes_data=bytes_data)
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    """A chat room: every text frame goes to everyone in the room (a Channels group).
+
+    A group spans processes and hosts only through a shared channel layer
+    (channels-redis); with the in-memory layer it reaches only the clients
+    connected to the same process.
+    """
+
+    async def connect(self):
+        self.group = "room-" + self.scope["url_route"]["kwargs"]["name"]
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        # Which server process holds this connection.
+        await self.send(text_data=json.dumps({"joined": self.group, "pid": os.getpid()}))
+
+    async def disconnect(self, code):
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        await self.channel_layer.group_send(self.group, {"type": "room.message", "text": text_data or ""})
+
+    async def room_message(self, event):
+        await self.send(text_data=json.dumps({"message": event["text"]}))

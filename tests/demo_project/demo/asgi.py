@@ -10,12 +10,19 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
-from core.consumers import EchoConsumer
+from core.consumers import EchoConsumer, RoomConsumer
 from django.urls import path
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter([path("ws/echo/", EchoConsumer.as_asgi())])),
+        "websocket": AllowedHostsOriginValidator(
+            URLRouter(
+                [
+                    path("ws/echo/", EchoConsumer.as_asgi()),
+                    path("ws/room/<slug:name>/", RoomConsumer.as_asgi()),
+                ]
+            )
+        ),
     }
 )

@@ -1,0 +1,109 @@
+"""A Channels group reaches every member across the server's processes, through Redis.
+
+Runs where Redis is on the host too (the inventory group asgi_redis: on
+Debian 12, the host that switches through every kind, so every kind is
+tried). The demo's chat room (ws/room/<name>/) sends each client, when it
+joins, the id of the server process that holds its connection, and sends a
+message to everyone in the room.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import CA_FILE, ENV_FILE, KIND, SERVER_TLS
+
+pytestmark = [
+    pytest.mark.nginx_proxy,
+    pytest.mark.skipif(
+        "asgi_redis" not in os.environ.get("ASGI_STACK_HOST_GROUPS", ""),
+        reason="Redis runs on this host only where it is in the group asgi_redis",
+    ),
+]
+
+CLIENTS = 10
+# hypercorn serves HTTP/3 itself in the test inventory (asgi_server_tls), and
+# QUIC needs one worker: its clients all share one process, so there the test
+# shows only that the room works through Redis.
+PROCESSES = 1 if KIND == "hypercorn" and SERVER_TLS else 2
+
+# Clients join one after another until there are ten and at least the given
+# number of server processes hold them (at most 40), then one sends to the
+# room and every one must hear it.
+ROOM_CLIENTS = """
+import asyncio, json, ssl, sys
+import websockets
+
+URL, CA, CLIENTS, PROCESSES = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+
+async def main():
+    context = ssl.create_default_context(cafile=CA)
+    sockets, pids = [], set()
+    while len(sockets) < 40 and (len(sockets) < CLIENTS or len(pids) < PROCESSES):
+        ws = await websockets.connect(URL, ssl=context, origin="https://localhost")
+        sockets.append(ws)
+        pids.add(json.loads(await asyncio.wait_for(ws.recv(), 10))["pid"])
+    await sockets[0].send("hello, room")
+
+    async def heard(ws):
+        try:
+            return json.loads(await asyncio.wait_for(ws.recv(), 5)).get("message") == "hello, room"
+        except asyncio.TimeoutError:
+            return False
+
+    results = await asyncio.gather(*(heard(ws) for ws in sockets))
+    print(json.dumps({"clients": len(sockets), "processes": len(pids), "heard": sum(results)}))
+    for ws in sockets:
+        await ws.close()
+
+asyncio.run(main())
+"""
+
+
+def redis_cli(host, *args: str) -> str:
+    """What redis-cli says, on either stream (a failed AUTH goes to standard error)."""
+    result = host.run("redis-cli -h 127.0.0.1 -p 6379 " + " ".join(shlex.quote(arg) for arg in args))
+    return result.stdout + result.stderr
+
+
+def app_redis_url(host) -> str:
+    for line in host.file(ENV_FILE).content_string.splitlines():
+        if line.startswith("DJANGO_REDIS_URL="):
+            return shlex.split(line.partition("=")[2])[0]
+    raise AssertionError(f"no DJANGO_REDIS_URL in {ENV_FILE}")
+
+
+def test_a_group_message_reaches_every_client_across_processes(host):
+    host.run(f"cat > /tmp/room_clients.py <<'PY'\n{ROOM_CLIENTS}\nPY")
+    room = uuid.uuid4().hex[:12]
+    result = host.run(f"python3 /tmp/room_clients.py wss://localhost/ws/room/{room}/ {CA_FILE} {CLIENTS} {PROCESSES}")
+    assert result.rc == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    print(f"\n[{KIND}] room broadcast: {outcome}")
+    assert outcome["processes"] >= PROCESSES, f"one process held every client: nothing to prove ({outcome})"
+    assert outcome["clients"] >= CLIENTS, outcome
+    assert outcome["heard"] == outcome["clients"], f"the message reached only {outcome['heard']} clients: {outcome}"
+
+
+def test_redis_answers_the_app_user_only(host):
+    url = urlsplit(app_redis_url(host))
+    assert (url.scheme, url.hostname, url.port) == ("redis", "127.0.0.1", 6379)
+    app = ("--user", url.username, "--pass", url.password, "--no-auth-warning")
+    assert "NOAUTH" in redis_cli(host, "ping")
+    assert "WRONGPASS" in redis_cli(host, "--user", url.username, "--pass", "not-the-password", "ping")
+    assert "WRONGPASS" in redis_cli(host, "--user", "default", "--pass", url.password, "ping")
+    assert redis_cli(host, *app, "ping").strip() == "PONG"
+    # The app's user cannot reconfigure Redis or read every key name.
+    assert "NOPERM" in redis_cli(host, *app, "config", "get", "*")
+    assert "NOPERM" in redis_cli(host, *app, "keys", "*")
+
+
+def test_redis_listens_on_the_loopback_only(host):
+    listening = host.check_output("ss -ltnH 'sport = :6379'").split("\n")
+    addresses = sorted(line.split()[3] for line in listening if line.strip())
+    assert addresses == ["127.0.0.1:6379"], addresses

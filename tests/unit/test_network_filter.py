@@ -1,0 +1,28 @@
+"""Unit tests for the check of the addresses a service listens on."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "filter" / "network.py"
+spec = importlib.util.spec_from_file_location("network", PLUGIN)
+network = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(network)
+
+
+def test_ipv4_and_ipv6_addresses_are_accepted():
+    assert network.not_ip_addresses(["127.0.0.1", "10.0.0.5", "::1", "fd00::10"]) == []
+
+
+@pytest.mark.parametrize(
+    "item", ["localhost", "redis.internal", "10.0.0.0/24", "10.0.0.5:6379", "256.1.1.1", "", 167772165, None]
+)
+def test_anything_else_is_named(item):
+    assert network.not_ip_addresses(["127.0.0.1", item]) == [item]
+
+
+def test_a_list_is_required():
+    with pytest.raises(AnsibleFilterError, match="expects a list"):
+        network.not_ip_addresses("127.0.0.1")
