@@ -1,8 +1,8 @@
 # Copyright: contributors to asgi.stack
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Addresses a service listens on (asgi.stack.redis).
+"""Addresses a service listens on and networks it accepts (asgi.stack.redis, asgi.stack.postgresql).
 
-Documented in not_ip_addresses.yml beside this file.
+Documented in not_ip_addresses.yml and not_ip_networks.yml beside this file.
 """
 
 from __future__ import annotations
@@ -26,6 +26,21 @@ def not_ip_addresses(items: Any) -> list[Any]:
     return wrong
 
 
+def not_ip_networks(items: Any) -> list[Any]:
+    """The items that are not an IPv4 or IPv6 network written as address/prefix (host bits may be set)."""
+    if not isinstance(items, (list, tuple)):
+        raise AnsibleFilterError(f"not_ip_networks expects a list, got {type(items).__name__}")
+    wrong = []
+    for item in items:
+        try:
+            if not isinstance(item, str) or "/" not in item:
+                raise ValueError(item)
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            wrong.append(item)
+    return wrong
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"not_ip_addresses": not_ip_addresses}
+        return {"not_ip_addresses": not_ip_addresses, "not_ip_networks": not_ip_networks}

@@ -1,5 +1,6 @@
 """What a client sees through nginx: TLS, HTTP/2, redirects, WebSockets, static files."""
 
+import os
 import time
 
 import pytest
@@ -152,3 +153,21 @@ def test_broken_site_is_refused_before_it_replaces_the_live_one(host):
     assert result.rc != 0
     assert "bogus_directive" in result.stderr
     assert host.run(f"/usr/local/sbin/asgi-stack-nginx-check {site} {site}").rc == 0
+
+
+@pytest.mark.skipif(
+    os.environ.get("MOLECULE_SCENARIO_NAME") != "nginx_proxy",
+    reason="the site's extra directives and locations are set in the nginx_proxy scenario",
+)
+def test_extra_directives_and_locations_extend_the_site(host):
+    robots = curl(host, f"{ORIGIN}/robots.txt")
+    assert robots.status == 200
+    assert robots.body == "User-agent: *\nDisallow: /admin/\n"
+    assert robots.headers["content-type"] == "text/plain"
+    # The server's own headers still reach a location without add_header of its own.
+    assert robots.headers["x-asgi-stack-extra"] == "server"
+    assert "strict-transport-security" in robots.headers
+    # The app's pages, through the server, get the server-level header too.
+    page = curl(host, f"{ORIGIN}/")
+    assert page.status == 200 and "asgi.stack demo" in page.body
+    assert page.headers["x-asgi-stack-extra"] == "server"

@@ -121,6 +121,14 @@ CASES = {
         ["nginx_proxy_hide_response_headers", "header names", "X-A; add_header Evil 1"],
     ),
     "tls_profile_unknown": ({"nginx_proxy_tls_profile": "old"}, ["nginx_proxy_tls_profile", "modern, intermediate"]),
+    "nginx_directive_leaves_its_block": (
+        {"nginx_proxy_server_directives": ["return 204; } server { listen 8080;"]},
+        ["nginx_proxy_server_directives", "without '{' or '}'", "listen 8080"],
+    ),
+    "nginx_location_path_opens_a_block": (
+        {"nginx_proxy_locations": [{"path": "/x/ { return 204; }", "directives": ["return 204;"]}]},
+        ["nginx_proxy_locations", "needs a path", "/x/ { return 204; }"],
+    ),
     "redis_url_not_one": (
         {"django_app_redis_url": "http://asgi:secret@127.0.0.1:6379/0"},
         ["django_app_redis_url", "redis:// or rediss://", "its value is not shown"],
@@ -130,6 +138,27 @@ CASES = {
     "redis_port_zero": ({"redis_port": 0}, ["redis_port", "'0'", "from 1 to 65535"]),
     "redis_user_default": ({"redis_user": "default"}, ["redis_user", "'default'", "switches off"]),
     "redis_database_too_high": ({"redis_database": 16}, ["redis_database", "'16'", "from 0 to 15"]),
+    "database_settings_incomplete": (
+        {"django_app_database": {"host": "127.0.0.1", "name": "demo"}},
+        ["django_app_database", "host, port, name, user and password", "it has host, name"],
+    ),
+    "postgresql_password_weak": ({"postgresql_password": "secret"}, ["postgresql_password", "at least 32"]),
+    "postgresql_database_name_bad": (
+        {"postgresql_database": "my-shop"},
+        ["postgresql_database", "'my-shop'", "lower-case letters, digits and '_'"],
+    ),
+    "postgresql_listens_on_a_name": (
+        {"postgresql_listen_addresses": ["db.internal"]},
+        ["postgresql_listen_addresses", "'db.internal'"],
+    ),
+    "postgresql_client_without_prefix": (
+        {"postgresql_clients": ["10.0.0.5"]},
+        ["postgresql_clients", "address/prefix", "10.0.0.5"],
+    ),
+    "postgresql_too_few_connections": (
+        {"postgresql_max_connections": 5},
+        ["postgresql_max_connections", "'5'", "10 or more"],
+    ),
 }
 
 
@@ -140,6 +169,7 @@ def host_is_untouched(host) -> None:
     assert not host.package("nginx").is_installed
     assert not host.package("python3-venv").is_installed
     assert not host.package("redis-server").is_installed
+    assert not host.package("postgresql").is_installed
 
 
 def molecule_host() -> tuple[str, dict]:
@@ -160,9 +190,11 @@ def results(tmp_path_factory) -> dict[str, str]:
     connection.setdefault("ansible_host", name)
     cases = {f"case-{case}": {**connection, **extra_vars} for case, (extra_vars, _) in CASES.items()}
     inventory = tmp_path_factory.mktemp("cases") / "cases.yml"
-    # Every case's host is also a Redis host (the harness gives the group a
-    # good password), so that the Redis cases are checked as site.yml checks them.
-    groups = {"asgi_app": {"hosts": cases}, "asgi_redis": {"hosts": dict.fromkeys(cases)}}
+    # Every case's host is also a database and a Redis host (the harness gives
+    # the groups good passwords), so that their cases are checked as site.yml
+    # checks them.
+    groups = {group: {"hosts": dict.fromkeys(cases)} for group in ("asgi_db", "asgi_redis")}
+    groups["asgi_app"] = {"hosts": cases}
     inventory.write_text(yaml.safe_dump(groups))
     root = Path(__file__).resolve().parents[2]
     run = subprocess.run(
@@ -225,17 +257,20 @@ def test_bad_input_fails_early_with_a_clear_message(host, results, case: str) ->
         assert text in failures, f"{case}: '{text}' not in the error:\n{failures[-3000:]}"
 
 
-def test_a_run_that_leaves_the_redis_hosts_out_fails_before_the_app_changes(host, tmp_path) -> None:
-    """The app would lose its Redis URL: the deploy stops before the app's roles, saying why.
+@pytest.mark.parametrize(
+    "group, variable", [("asgi_redis", "django_app_redis_url"), ("asgi_db", "django_app_database")]
+)
+def test_a_run_that_leaves_the_service_hosts_out_fails_before_the_app_changes(host, tmp_path, group, variable) -> None:
+    """The app would lose its Redis URL or its database: the deploy stops before the app's roles, saying why.
 
-    The Redis host is left out with --limit, so nothing ever connects to it.
+    The service's host is left out with --limit, so nothing ever connects to it.
     """
     name, connection = molecule_host()
     connection.setdefault("ansible_host", name)
     inventory = tmp_path / "left-out.yml"
     groups = {
-        "asgi_app": {"hosts": {"case-redis-left-out": connection}},
-        "asgi_redis": {"hosts": {"redis.invalid": {}}},
+        "asgi_app": {"hosts": {"case-service-left-out": connection}},
+        group: {"hosts": {"service.invalid": {}}},
     }
     inventory.write_text(yaml.safe_dump(groups))
     root = Path(__file__).resolve().parents[2]
@@ -243,7 +278,7 @@ def test_a_run_that_leaves_the_redis_hosts_out_fails_before_the_app_changes(host
         [
             "ansible-playbook",
             *("-i", str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"), "-i", str(inventory)),
-            *("--limit", "case-redis-left-out", str(root / "playbooks" / "site.yml")),
+            *("--limit", "case-service-left-out", str(root / "playbooks" / "site.yml")),
         ],
         capture_output=True,
         text=True,
@@ -252,7 +287,7 @@ def test_a_run_that_leaves_the_redis_hosts_out_fails_before_the_app_changes(host
     )
     output = " ".join((run.stdout + run.stderr).split())
     assert run.returncode != 0, output[-3000:]
-    for text in ("redis.invalid", "django_app_redis_url is empty", "--limit"):
+    for text in ("service.invalid", f"{variable} is empty", "--limit"):
         assert text in output, f"'{text}' not in:\n{output[-3000:]}"
     host_is_untouched(host)
 

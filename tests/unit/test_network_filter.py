@@ -26,3 +26,17 @@ def test_anything_else_is_named(item):
 def test_a_list_is_required():
     with pytest.raises(AnsibleFilterError, match="expects a list"):
         network.not_ip_addresses("127.0.0.1")
+
+
+def test_networks_with_a_prefix_are_accepted():
+    assert network.not_ip_networks(["127.0.0.1/32", "10.0.0.0/24", "10.0.0.5/24", "fd00::/64", "::1/128"]) == []
+
+
+@pytest.mark.parametrize("item", ["127.0.0.1", "10.0.0.0/33", "localhost/32", "samehost", "", None, 24])
+def test_anything_but_a_network_is_named(item):
+    assert network.not_ip_networks(["10.0.0.0/24", item]) == [item]
+
+
+def test_networks_need_a_list():
+    with pytest.raises(AnsibleFilterError, match="expects a list"):
+        network.not_ip_networks("10.0.0.0/24")

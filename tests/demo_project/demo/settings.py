@@ -47,12 +47,34 @@ TEMPLATES = [
 ]
 
 DATA_DIR = Path(os.environ.get("DJANGO_DATA_DIR", BASE_DIR / "data"))
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": DATA_DIR / "db.sqlite3",
+# PostgreSQL when django_app writes its settings (django_app_database), with
+# Django's own connection pool (psycopg's) rather than persistent connections,
+# which Django advises against under ASGI; SQLite otherwise. Each server
+# process holds at most DJANGO_DB_POOL_SIZE connections: PostgreSQL's
+# max_connections must cover every process of every app host. The pool checks
+# a connection before lending it (CONN_HEALTH_CHECKS): after a restart of
+# PostgreSQL (a change of its settings) the app connects again instead of
+# failing on a connection that died.
+if os.environ.get("DJANGO_DB_NAME"):
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": os.environ["DJANGO_DB_HOST"],
+            "PORT": os.environ["DJANGO_DB_PORT"],
+            "NAME": os.environ["DJANGO_DB_NAME"],
+            "USER": os.environ["DJANGO_DB_USER"],
+            "PASSWORD": os.environ["DJANGO_DB_PASSWORD"],
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": {"pool": {"min_size": 1, "max_size": int(os.environ.get("DJANGO_DB_POOL_SIZE", "4"))}},
+        }
     }
-}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "db.sqlite3",
+        }
+    }
 
 # Channels groups (the chat room, ws/room/<name>/) reach every process and
 # host through Redis when django_app writes its URL (django_app_redis_url);
