@@ -134,7 +134,10 @@ CASES = {
         ["django_app_redis_url", "redis:// or rediss://", "its value is not shown"],
     ),
     "redis_password_weak": ({"redis_password": "secret"}, ["redis_password", "at least 32"]),
-    "redis_bind_a_name": ({"redis_bind": ["127.0.0.1", "redis.internal"]}, ["redis_bind", "'redis.internal'"]),
+    "redis_bind_a_name": (
+        {"redis_bind": ["127.0.0.1", "redis.internal"]},
+        ["redis_bind", "redis.internal", "IP address"],
+    ),
     "redis_port_zero": ({"redis_port": 0}, ["redis_port", "'0'", "from 1 to 65535"]),
     "redis_user_default": ({"redis_user": "default"}, ["redis_user", "'default'", "switches off"]),
     "redis_database_too_high": ({"redis_database": 16}, ["redis_database", "'16'", "from 0 to 15"]),
@@ -149,7 +152,7 @@ CASES = {
     ),
     "postgresql_listens_on_a_name": (
         {"postgresql_listen_addresses": ["db.internal"]},
-        ["postgresql_listen_addresses", "'db.internal'"],
+        ["postgresql_listen_addresses", "db.internal", "IP address"],
     ),
     "postgresql_client_without_prefix": (
         {"postgresql_clients": ["10.0.0.5"]},
