@@ -8,37 +8,39 @@ Documented in not_ip_addresses.yml and not_ip_networks.yml beside this file.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
 
-def not_ip_addresses(items: Any) -> list[Any]:
-    """The items that are not an IPv4 or IPv6 address (host names, networks, ports, anything else)."""
+def _rejected(name: str, items: Any, parse: Callable[[str], object]) -> list[Any]:
+    """The items that are not strings ``parse`` accepts (it raises ValueError for the others)."""
     if not isinstance(items, (list, tuple)):
-        raise AnsibleFilterError(f"not_ip_addresses expects a list, got {type(items).__name__}")
+        raise AnsibleFilterError(f"{name} expects a list, got {type(items).__name__}")
     wrong = []
     for item in items:
         try:
-            ipaddress.ip_address(item if isinstance(item, str) else "not a string")
+            parse(item if isinstance(item, str) else "")
         except ValueError:
             wrong.append(item)
     return wrong
+
+
+def _network(text: str) -> object:
+    if "/" not in text:
+        raise ValueError(f"{text!r} has no prefix")
+    return ipaddress.ip_network(text, strict=False)
+
+
+def not_ip_addresses(items: Any) -> list[Any]:
+    """The items that are not an IPv4 or IPv6 address (host names, networks, ports, anything else)."""
+    return _rejected("not_ip_addresses", items, ipaddress.ip_address)
 
 
 def not_ip_networks(items: Any) -> list[Any]:
     """The items that are not an IPv4 or IPv6 network written as address/prefix (host bits may be set)."""
-    if not isinstance(items, (list, tuple)):
-        raise AnsibleFilterError(f"not_ip_networks expects a list, got {type(items).__name__}")
-    wrong = []
-    for item in items:
-        try:
-            if not isinstance(item, str) or "/" not in item:
-                raise ValueError(item)
-            ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            wrong.append(item)
-    return wrong
+    return _rejected("not_ip_networks", items, _network)
 
 
 class FilterModule:
