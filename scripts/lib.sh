@@ -106,6 +106,19 @@ ensure_all() {
   use_this_collection
 }
 
+# The collection as Galaxy users get it, found by Ansible as asgi.stack instead
+# of this checkout: built by ansible-galaxy into a tarball, checked
+# (tests/harness/check_tarball.py) and installed into DEST.
+use_built_collection() {
+  local dest="$1" tarball
+  rm -rf "$dest" && mkdir -p "$dest/build" &&
+    ansible-galaxy collection build --output-path "$dest/build" "$ROOT" &&
+    tarball=$(echo "$dest"/build/asgi-stack-*.tar.gz) &&
+    python "$ROOT/tests/harness/check_tarball.py" "$tarball" &&
+    ansible-galaxy collection install --offline --no-deps -p "$dest" "$tarball" || return 1
+  export ANSIBLE_COLLECTIONS_PATH="$dest"
+}
+
 # The collection under test, found by Ansible as asgi.stack from this checkout.
 use_this_collection() {
   local link="$CACHE/collections/ansible_collections/asgi/stack"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: tree_digest
-author: asgi.stack maintainers
+author: asgi.stack maintainers (!UNKNOWN)
 short_description: SHA-256 digest of a directory tree on the controller
 description:
   - Returns one hexadecimal SHA-256 digest per directory given, computed over the relative path,

@@ -16,7 +16,7 @@ description:
     already as wanted (the P(asgi.stack.differs#filter) filter), so that a re-run on a converged host costs
     one round trip per role instead of one or two per file.
   - Changes nothing.
-author: asgi.stack contributors
+author: asgi.stack contributors (!UNKNOWN)
 options:
   paths:
     description: Absolute paths to read. A path that does not exist is reported as such.
@@ -66,12 +66,17 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reads only, so a check run reports what a real run would.
   facts:
     support: full
+    description: Returns C(ansible_facts) for the names in O(facts).
   diff_mode:
     support: none
+    description: Changes nothing, so there is nothing to show a difference of.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the Debian and Ubuntu hosts the collection supports.
 """
 
 EXAMPLES = r"""
@@ -245,8 +250,8 @@ def packages(output: str) -> dict[str, str]:
     """Installed packages from ``dpkg-query -W -f '${Package}\\t${db:Status-Status}\\t${Version}\\n'``."""
     found = {}
     for line in output.splitlines():
-        name, _, rest = line.partition("\t")
-        status, _, version = rest.partition("\t")
+        name, _dummy, rest = line.partition("\t")
+        status, _dummy, version = rest.partition("\t")
         if status == "installed":
             found[name.split(":")[0]] = version
     return found

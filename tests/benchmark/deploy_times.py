@@ -56,7 +56,7 @@ def machine_cpu_seconds() -> float:
 
 def container_cpu_seconds(name: str) -> float | None:
     """CPU seconds a container's processes used, from its cgroup (v1 or v2), or None where it cannot be read."""
-    found = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True)
+    found = subprocess.run(["docker", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True, check=False)
     ident = found.stdout.strip()
     if found.returncode != 0 or not ident:
         return None
@@ -84,7 +84,7 @@ def run(argv: list[str], env: dict[str, str], log: Path, cpu: dict | None = None
     With ``cpu`` (a dict), fills in the CPU seconds the run cost: ``controller``, ``machine``.
     """
     started, machine, children = time.monotonic(), machine_cpu_seconds(), children_cpu_seconds()
-    result = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - started
     if cpu is not None:
         cpu["controller"] = round(children_cpu_seconds() - children, 1)
@@ -167,12 +167,12 @@ class Bench:
         self.write_inventory()
 
     def remove_hosts(self) -> None:
-        subprocess.run(["docker", "rm", "-f", *HOSTS], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", *HOSTS], capture_output=True, check=False)
         shutil.rmtree(self.work, ignore_errors=True)
 
     def repeated(self, limit: str) -> dict:
         times, cpus, last = [], [], {}
-        for _ in range(self.runs):
+        for _dummy in range(self.runs):
             elapsed, last = self.site(limit)
             assert all(host["changed"] == 0 for host in last.values()), f"a re-run changed something: {last}"
             times.append(elapsed)
@@ -189,7 +189,7 @@ class Bench:
         figures: dict = {}
         self.start_hosts()
         all_hosts = ",".join(HOSTS)
-        elapsed, _ = self.site(all_hosts)
+        elapsed, _dummy = self.site(all_hosts)
         figures["first deploy, 3 hosts"] = {"seconds": round(elapsed, 1), "cpu": self.cpu}
         figures["no-op re-run, 1 host"] = self.repeated(HOSTS[0])
         figures["no-op re-run, 3 hosts"] = self.repeated(all_hosts)
@@ -212,8 +212,8 @@ def suite_steps(results: Path) -> list[dict]:
     """The step durations tests/run-scenario printed for each scenario of the last suite run."""
     rows = []
     for line in results.read_text().splitlines() if results.exists() else []:
-        name, _, rest = line.partition(": ")
-        outcome, _, steps = rest.partition(" (")
+        name, _dummy, rest = line.partition(": ")
+        outcome, _dummy, steps = rest.partition(" (")
         durations: dict[str, int] = {}
         for step, seconds in STEP.findall(steps.split(")")[0]):
             durations[step] = durations.get(step, 0) + int(seconds)
@@ -274,7 +274,7 @@ def print_load(current: dict, previous: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each no-op figure (median shown)")
     parser.add_argument("--suite-only", action="store_true", help="only the last suite run's step durations")
     parser.add_argument("--results", type=Path, default=ROOT / ".cache" / "logs" / "results")

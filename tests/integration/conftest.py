@@ -111,7 +111,7 @@ def curl(host, url: str, *options: str) -> Response:
     ]
     result = host.run(" ".join(shlex.quote(part) for part in command))
     assert result.rc == 0, f"curl {url} failed: {result.stderr}"
-    body, _, status = result.stdout.rpartition(marker)
+    body, _dummy, status = result.stdout.rpartition(marker)
     code, version = status.split()
     headers = {}
     for line in result.stderr.splitlines():
@@ -159,4 +159,5 @@ def run_playbook(playbook: str, extra_vars: dict) -> subprocess.CompletedProcess
         text=True,
         env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
         timeout=900,
+        check=False,
     )

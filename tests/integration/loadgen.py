@@ -149,7 +149,7 @@ class Client:
         """Sends a request and counts it: failed unless answered 2xx and ``check`` accepts the body; returns why."""
         started = time.monotonic()
         try:
-            status, _, data = self.send(method, path, body, headers)
+            status, _dummy, data = self.send(method, path, body, headers)
             failure = None if 200 <= status < 300 else f"{method} {path}: status {status}"
             failure = failure or check(data)
         except (OSError, http.client.HTTPException) as error:
@@ -201,7 +201,7 @@ def busy_client(base: str, context: ssl.SSLContext, stop_file: str, totals: Tota
 def csrf_token(client: Client) -> str | None:
     """The CSRF cookie that the upload form sets (Django accepts the cookie's value as the form's token)."""
     try:
-        status, response, _ = client.send("GET", "/upload/")
+        status, response, _dummy = client.send("GET", "/upload/")
     except (OSError, http.client.HTTPException):
         return None
     cookie = re.search(r"csrftoken=([A-Za-z0-9]+)", response.getheader("Set-Cookie") or "")
@@ -294,7 +294,7 @@ def websockets_thread(base: str, context: ssl.SSLContext, stop_file: str, totals
     totals.figures["websockets"] = figures
 
     async def all_of_them() -> None:
-        await asyncio.gather(*(websocket(base, context, stop_file, totals, figures) for _ in range(count)))
+        await asyncio.gather(*(websocket(base, context, stop_file, totals, figures) for _dummy in range(count)))
 
     try:
         asyncio.run(all_of_them())
@@ -308,11 +308,15 @@ def main() -> None:
     context = ssl.create_default_context(cafile=ca_file)
     totals = Totals()
     if profile == "light":
-        threads = [threading.Thread(target=light_client, args=(base, context, stop_file, totals)) for _ in range(2)]
+        threads = [
+            threading.Thread(target=light_client, args=(base, context, stop_file, totals)) for _dummy in range(2)
+        ]
     elif profile == "busy":
         threads = [threading.Thread(target=websockets_thread, args=(base, context, stop_file, totals, 8))]
-        threads += [threading.Thread(target=streamer, args=(base, context, stop_file, totals)) for _ in range(4)]
-        threads += [threading.Thread(target=busy_client, args=(base, context, stop_file, totals)) for _ in range(64)]
+        threads += [threading.Thread(target=streamer, args=(base, context, stop_file, totals)) for _dummy in range(4)]
+        threads += [
+            threading.Thread(target=busy_client, args=(base, context, stop_file, totals)) for _dummy in range(64)
+        ]
     else:
         sys.exit(f"unknown profile {profile!r}: light or busy")
     started = time.monotonic()

@@ -25,7 +25,7 @@ def app_database(host) -> dict[str, str]:
     settings = {}
     for line in host.file(ENV_FILE).content_string.splitlines():
         if line.startswith("DJANGO_DB_"):
-            key, _, value = line.partition("=")
+            key, _dummy, value = line.partition("=")
             settings[key.removeprefix("DJANGO_DB_").lower()] = shlex.split(value)[0]
     return settings
 
@@ -47,7 +47,7 @@ def test_the_app_writes_its_rows_to_postgresql(host):
     rc, before = psql(host, count, db["user"], db["password"], db["name"])
     assert rc == 0, before
     # Each view of the home page is a row (tests/demo_project/core/views.py).
-    for _ in range(3):
+    for _dummy in range(3):
         assert curl(host, f"{ORIGIN}/").status == 200
     rc, after = psql(host, count, db["user"], db["password"], db["name"])
     assert rc == 0, after

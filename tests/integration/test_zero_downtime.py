@@ -209,7 +209,7 @@ def serving() -> dict:
 
 def test_restarting_the_server(host):
     with under_load(host, f"restart the server {RESTARTS} times") as totals:
-        for _ in range(RESTARTS):
+        for _dummy in range(RESTARTS):
             for service in SERVICES:
                 assert host.run(f"systemctl restart {service}").rc == 0
             time.sleep(1)

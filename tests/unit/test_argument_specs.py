@@ -38,7 +38,7 @@ def test_spec_defaults_equal_the_role_defaults(role: Path) -> None:
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda role: role.name)
 def test_every_option_is_typed_and_described(role: Path) -> None:
-    _, spec = load(role)
+    _dummy, spec = load(role)
     for name, option in spec["main"]["options"].items():
         assert option.get("type"), name
         assert option.get("description"), name
@@ -47,5 +47,5 @@ def test_every_option_is_typed_and_described(role: Path) -> None:
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda role: role.name)
 def test_validate_entry_point_takes_the_same_options(role: Path) -> None:
-    _, spec = load(role)
+    _dummy, spec = load(role)
     assert spec["validate"]["options"] == spec["main"]["options"]

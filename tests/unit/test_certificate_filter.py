@@ -34,8 +34,15 @@ KEY = {"public_key": PUBLIC, "type": "ECC", "public_data": {"curve": "secp256r1"
 ISSUER = {"subject_key_identifier": "14:fe"}
 
 
-def current(cert=None, key=KEY, issuer=ISSUER, common_name="localhost", names=NAMES, key_type=ECC) -> bool:
-    return certificates.certificate_is_current(cert or certificate(), key, issuer, common_name, names, key_type)
+def current(cert=None, key=None, issuer=None, common_name="localhost", names=None, key_type=None) -> bool:
+    return certificates.certificate_is_current(
+        cert or certificate(),
+        key or KEY,
+        issuer or ISSUER,
+        common_name,
+        NAMES if names is None else names,
+        key_type or ECC,
+    )
 
 
 def test_the_certificate_the_role_would_issue_stays():

@@ -46,7 +46,7 @@ from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 
-module_name, _, attribute = os.environ["ASGI_STACK_APPLICATION"].partition(":")
+module_name, _dummy, attribute = os.environ["ASGI_STACK_APPLICATION"].partition(":")
 target = import_module(module_name)
 for name in (attribute or "application").split("."):
     target = getattr(target, name)
