@@ -115,7 +115,8 @@ use_built_collection() {
     ansible-galaxy collection build --output-path "$dest/build" "$ROOT" &&
     tarball=$(echo "$dest"/build/asgi-stack-*.tar.gz) &&
     python "$ROOT/tests/harness/check_tarball.py" "$tarball" &&
-    ansible-galaxy collection install --offline --no-deps -p "$dest" "$tarball" || return 1
+    ANSIBLE_COLLECTIONS_PATH="$dest" ansible-galaxy collection install --offline --no-deps -p "$dest" "$tarball" ||
+    return 1
   export ANSIBLE_COLLECTIONS_PATH="$dest"
 }
 

@@ -1,6 +1,7 @@
 # Copyright: contributors to asgi.stack
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Which releases and virtualenvs a deploy removes, and which release a rollback goes to (asgi.stack.django_app).
+"""Which releases and virtualenvs a deploy removes, which release a rollback goes to, and which files a local
+release leaves out (asgi.stack.django_app).
 
 Documented in the YAML files named after each filter beside this file.
 """
@@ -11,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.asgi.stack.plugins.plugin_utils.source_tree import archive_patterns
 
 
 def releases_to_prune(releases: Iterable[Mapping[str, Any]], keep: Any, current: str, previous: str = "") -> list[str]:
@@ -101,6 +103,14 @@ def rollback_target(
     return {"from": current, "to": target, "problem": problem}
 
 
+def archive_exclusions(patterns: Iterable[str]) -> list[str]:
+    """The archive's exclusion patterns that leave out what the release digest leaves out (plugin_utils/source_tree)."""
+    try:
+        return archive_patterns(patterns)
+    except ValueError as error:
+        raise AnsibleFilterError(f"asgi.stack.archive_exclusions: {error}") from None
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -108,4 +118,5 @@ class FilterModule:
             "venvs_to_prune": venvs_to_prune,
             "previous_release": previous_release,
             "rollback_target": rollback_target,
+            "archive_exclusions": archive_exclusions,
         }

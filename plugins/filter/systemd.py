@@ -1,6 +1,6 @@
 # Copyright: contributors to asgi.stack
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters for systemd units: whether they run, the removal of a server kind's units, and its helper files.
+"""Filters for systemd units: how a server kind's are named and laid out, whether they run, their removal, helpers.
 
 Documented in the YAML files named after each filter beside this file.
 """
@@ -41,6 +41,34 @@ def retired_kinds(kinds: Mapping[str, Mapping[str, Any]], chosen: str, prefix: s
 def _instances(entry: Mapping[str, Any]) -> list[str]:
     count = int(entry.get("instances", 1))
     return [str(number) for number in range(1, count + 1)] if count > 1 else []
+
+
+def server_units(entry: Mapping[str, Any], unit: str, socket: str, instance_socket: str) -> dict[str, Any]:
+    """The units and sockets of a kind (an entry of the kinds table) whose units are named ``unit``.
+
+    One instance: ``unit``.service on ``socket``. Several (``instances`` in the
+    entry, as daphne has): a template unit ``unit``@.service and its instances
+    ``unit``@1.service, ... each on ``instance_socket`` with %i replaced by its
+    number.
+    """
+    if not unit or not socket:
+        raise AnsibleFilterError("asgi.stack.server_units needs the units' name and the socket")
+    numbers = _instances(entry)
+    if not numbers:
+        return {
+            "templated": False,
+            "unit_file": f"{unit}.service",
+            "services": [f"{unit}.service"],
+            "sockets": [socket],
+        }
+    if "%i" not in instance_socket:
+        raise AnsibleFilterError(f"asgi.stack.server_units: the instances' socket needs %i, got '{instance_socket}'")
+    return {
+        "templated": True,
+        "unit_file": f"{unit}@.service",
+        "services": [f"{unit}@{number}.service" for number in numbers],
+        "sockets": [instance_socket.replace("%i", number) for number in numbers],
+    }
 
 
 def _leftovers(unit: str, layout: Mapping[str, str]) -> tuple[list[str], list[str]]:
@@ -140,6 +168,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "server_unit": server_unit,
+            "server_units": server_units,
             "retired_kinds": retired_kinds,
             "units_running": units_running,
             "retire_candidates": retire_candidates,

@@ -10,7 +10,8 @@ author: asgi.stack maintainers (!UNKNOWN)
 short_description: SHA-256 digest of a directory tree on the controller
 description:
   - Returns one hexadecimal SHA-256 digest per directory given, computed over the relative path,
-    the executable bit and the content of every regular file below it, in a fixed order.
+    the executable bit and the content of every regular file below it, and the relative path and
+    target of every symbolic link (to a file or a directory; a link is not followed), in a fixed order.
   - The same tree gives the same digest on any controller, whatever the files' times and owners,
     so it names a release by its code.
 options:
@@ -41,17 +42,13 @@ _raw:
   elements: str
 """
 
-import fnmatch
 import hashlib
 import os
 import stat
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
-
-
-def _excluded(name: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+from ansible_collections.asgi.stack.plugins.plugin_utils.source_tree import excluded
 
 
 def tree_digest(root: str, excludes: list[str] | None = None) -> str:
@@ -61,15 +58,20 @@ def tree_digest(root: str, excludes: list[str] | None = None) -> str:
         raise FileNotFoundError(f"{root} is not a directory")
     digest = hashlib.sha256()
     for current, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not _excluded(d, patterns))
-        for name in sorted(files):
-            if _excluded(name, patterns):
+        dirs[:] = sorted(d for d in dirs if not excluded(d, patterns))
+        # A link to a directory is listed with the directories and not walked into.
+        links = [d for d in dirs if os.path.islink(os.path.join(current, d))]
+        for name in sorted(files + links):
+            if excluded(name, patterns):
                 continue
             path = os.path.join(current, name)
             mode = os.lstat(path).st_mode
+            relative = os.path.relpath(path, root).replace(os.sep, "/")
+            if stat.S_ISLNK(mode):
+                digest.update(relative.encode("utf-8") + b"\0l" + os.readlink(path).encode("utf-8") + b"\0")
+                continue
             if not stat.S_ISREG(mode):
                 continue
-            relative = os.path.relpath(path, root).replace(os.sep, "/")
             digest.update(relative.encode("utf-8") + b"\0")
             digest.update(b"x" if mode & stat.S_IXUSR else b"-")
             with open(path, "rb") as handle:

@@ -7,6 +7,7 @@ curl, openssl and a Python WebSocket client, as a user on the host would.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 # The demo deployment, as the demo inventory and the roles' defaults make it.
 APP = "demo"
@@ -24,16 +26,27 @@ ENV_FILE = f"/etc/{APP}/env"
 MANAGE = f"/usr/local/bin/{APP}-manage"
 # The server under test (tests/run-scenario sets it for each run).
 KIND = os.environ.get("ASGI_STACK_KIND", "gunicorn_uvicorn")
-KINDS = ("gunicorn_uvicorn", "uvicorn", "daphne", "hypercorn")
+# The server kinds (the choices of asgi_server_kind in the role's argument
+# spec, in the order of its kinds table) and the rule that names their units
+# (the collection's server_unit filter), read from the collection.
+ROOT = Path(__file__).resolve().parents[2]
+KINDS = tuple(
+    yaml.safe_load((ROOT / "roles" / "asgi_server" / "meta" / "argument_specs.yml").read_text())["argument_specs"][
+        "main"
+    ]["options"]["asgi_server_kind"]["choices"]
+)
+_plugin = importlib.util.spec_from_file_location("systemd", ROOT / "plugins" / "filter" / "systemd.py")
+_systemd = importlib.util.module_from_spec(_plugin)
+_plugin.loader.exec_module(_systemd)
 
 
 def unit_of(kind: str) -> str:
-    return f"{APP}-{kind.replace('_', '-')}"
+    return _systemd.server_unit(APP, kind)
 
 
-# daphne runs two instances side by side, each a service of its own with its
-# own socket (the asgi_server role's vars/main.yml); the other kinds one
-# service, fed by a socket unit.
+# What the tests expect: daphne runs two instances side by side, each a
+# service of its own with its own socket; the other kinds one service, fed
+# by a socket unit.
 def instances_of(kind: str) -> tuple[str, ...]:
     return ("1", "2") if kind == "daphne" else ()
 
@@ -151,7 +164,7 @@ def run_site(extra_vars: dict) -> subprocess.CompletedProcess:
 
 def run_playbook(playbook: str, extra_vars: dict) -> subprocess.CompletedProcess:
     """One of playbooks/ against the scenario's host, as a user runs it."""
-    root = Path(__file__).resolve().parents[2]
+    root = ROOT
     inventory = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
     return subprocess.run(
         ["ansible-playbook", "-i", str(inventory), str(root / "playbooks" / playbook), "-e", json.dumps(extra_vars)],

@@ -90,6 +90,10 @@ CASES = {
         {"certificates_source": "acme", "certificates_acme_terms_agreed": True},
         ["certificates_names", "'127.0.0.1'", "DNS names only"],
     ),
+    "source_excludes_with_a_path": (
+        {"django_app_source_excludes": [".git", "static/build"]},
+        ["django_app_source_excludes", '["static/build"]', "no '/'"],
+    ),
     "acme_renewals_miss_hypercorn": (
         {
             "asgi_server_kind": "hypercorn",
@@ -97,8 +101,9 @@ CASES = {
             "certificates_source": "acme",
             "certificates_acme_terms_agreed": True,
             "certificates_names": ["www.example.org"],
+            "certificates_reload_units": ["nginx.service"],
         },
-        ["certificates_reload_units", "demo-hypercorn.service"],
+        ["certificates_reload_units", '["nginx.service"]', "demo-hypercorn.service"],
     ),
     "provided_without_certificate": (
         {"certificates_source": "provided"},

@@ -130,3 +130,45 @@ def test_a_kind_keeps_its_own_helpers_and_retires_the_others(kind):
 def test_helpers_of_an_unknown_kind_are_refused():
     with pytest.raises(AnsibleFilterError, match="no kind 'granian'"):
         systemd.server_helpers(TABLE, "granian", LIB, SIGNAL)
+
+
+def test_a_kind_with_one_instance_runs_one_service_on_the_socket():
+    assert systemd.server_units(
+        {}, "demo-uvicorn", "/run/demo-uvicorn/asgi.sock", "/run/demo-uvicorn/asgi-%i.sock"
+    ) == {
+        "templated": False,
+        "unit_file": "demo-uvicorn.service",
+        "services": ["demo-uvicorn.service"],
+        "sockets": ["/run/demo-uvicorn/asgi.sock"],
+    }
+
+
+def test_a_kind_with_instances_runs_a_template_unit_each_on_its_own_socket():
+    units = systemd.server_units(
+        {"instances": 2}, "demo-daphne", "/run/demo-daphne/asgi.sock", "/run/demo-daphne/asgi-%i.sock"
+    )
+    assert units == {
+        "templated": True,
+        "unit_file": "demo-daphne@.service",
+        "services": ["demo-daphne@1.service", "demo-daphne@2.service"],
+        "sockets": ["/run/demo-daphne/asgi-1.sock", "/run/demo-daphne/asgi-2.sock"],
+    }
+
+
+def test_the_instances_retire_plans_stop_are_those_the_kind_runs():
+    # One rule for both: the services a kind runs and those retire.yml stops when it goes.
+    entry = {"unit": "demo-daphne", "instances": 2}
+    probe = {
+        "paths": {path: {"exists": path.endswith("@.service")} for path in systemd.retire_candidates([entry], LAYOUT)}
+    }
+    plan = systemd.retire_plan([entry], probe, LAYOUT)
+    assert plan["stop"] == systemd.server_units(entry, "demo-daphne", "/s", "/s-%i")["services"]
+
+
+@pytest.mark.parametrize(
+    ("unit", "socket", "instance_socket", "entry"),
+    [("", "/s", "/s-%i", {}), ("demo-daphne", "", "/s-%i", {}), ("demo-daphne", "/s", "/s-1", {"instances": 2})],
+)
+def test_server_units_refuses_what_it_cannot_lay_out(unit, socket, instance_socket, entry):
+    with pytest.raises(AnsibleFilterError, match="server_units"):
+        systemd.server_units(entry, unit, socket, instance_socket)

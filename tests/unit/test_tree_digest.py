@@ -57,3 +57,29 @@ def test_excluded_names_are_left_out_at_any_depth(project: Path) -> None:
 def test_missing_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         tree_digest(str(tmp_path / "missing"))
+
+
+def test_a_changed_link_changes_digest(project: Path) -> None:
+    (project / "settings.py").write_text("DEBUG = False\n")
+    (project / "dev.py").write_text("DEBUG = True\n")
+    (project / "active.py").symlink_to("settings.py")
+    before = tree_digest(str(project))
+    (project / "active.py").unlink()
+    (project / "active.py").symlink_to("dev.py")
+    assert tree_digest(str(project)) != before
+
+
+def test_a_link_to_a_directory_is_digested_as_a_link_and_not_followed(project: Path) -> None:
+    (project / "shared").symlink_to("app", target_is_directory=True)
+    before = tree_digest(str(project))
+    assert before != tree_digest(str(project / "app"))
+    (project / "app" / "views.py").write_text("def index(): return 2\n")
+    changed = tree_digest(str(project))
+    (project / "shared").unlink()
+    (project / "shared").symlink_to("elsewhere", target_is_directory=True)
+    assert len({before, changed, tree_digest(str(project))}) == 3
+
+
+def test_a_tree_without_links_keeps_its_digest(project: Path) -> None:
+    # The digest of this tree before links were digested (0.1.0): releases keep their names.
+    assert tree_digest(str(project)) == "51444d7adf01d1b173b10af362806bf967cd52637979d6e80eee1cc662ae8598"

@@ -1,0 +1,64 @@
+"""Every package a server kind installs has a floor above the releases with published security fixes.
+
+The floors have one home, asgi_server_packages (roles/asgi_server/defaults/main.yml). Each fix
+below names the last release without it; a kind that runs the package (itself or as the HTTP
+library its server parses requests with) must require a release that has it.
+"""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = yaml.safe_load((ROOT / "roles" / "asgi_server" / "defaults" / "main.yml").read_text())[
+    "asgi_server_packages"
+]
+
+# package: (the last release without the fix, the first with it, what it fixes)
+FIXES = {
+    "daphne": ("4.2.1", "4.2.2", "CVE-2026-44545 unbounded WebSocket messages; CVE-2026-44546 headers smuggled"),
+    "h11": ("0.15.0", "0.16.0", "CVE-2025-43859 malformed chunked bodies accepted (request smuggling)"),
+    "h2": ("4.2.0", "4.3.0", "CVE-2025-57804 CRLF in HTTP/2 headers (request splitting)"),
+    "twisted": ("24.3.0", "24.7.0", "CVE-2024-41671 pipelined requests out of order; CVE-2024-41810"),
+    "gunicorn": ("22.0.0", "23.0.0", "CVE-2024-1135, CVE-2024-6827 request smuggling"),
+    "uvicorn": ("0.11.6", "0.11.7", "CVE-2020-7694, CVE-2020-7695 log and response splitting"),
+}
+# What each kind runs of the packages above, its server and the libraries it parses HTTP with.
+RUNS = {
+    "gunicorn_uvicorn": {"gunicorn", "uvicorn", "h11"},
+    "uvicorn": {"uvicorn", "h11"},
+    "daphne": {"daphne", "twisted"},
+    "hypercorn": {"h11", "h2"},
+}
+
+
+def requirements(kind: str) -> dict[str, Requirement]:
+    return {Requirement(line).name.lower(): Requirement(line) for line in PACKAGES[kind]}
+
+
+def test_every_kind_is_checked():
+    assert set(RUNS) == set(PACKAGES)
+
+
+@pytest.mark.parametrize("kind", sorted(PACKAGES))
+def test_every_requirement_has_a_floor(kind: str):
+    for name, requirement in requirements(kind).items():
+        assert any(spec.operator in (">=", "==", "~=") for spec in requirement.specifier), (
+            f"{kind}: {name} has no floor"
+        )
+
+
+@pytest.mark.parametrize(
+    ("kind", "package"), sorted((kind, package) for kind, runs in RUNS.items() for package in runs)
+)
+def test_the_floor_leaves_out_releases_without_the_fix(kind: str, package: str):
+    last_without, first_with, fixes = FIXES[package]
+    requirement = requirements(kind).get(package)
+    assert requirement, f"{kind} runs {package} but does not require a release with {fixes}"
+    assert Version(last_without) not in requirement.specifier, f"{kind}: {requirement} admits {last_without} ({fixes})"
+    assert requirement.specifier.contains(first_with) or Version(first_with) < min(
+        Version(spec.version) for spec in requirement.specifier if spec.operator == ">="
+    )
