@@ -102,6 +102,8 @@ class Response:
     http_version: str
     headers: dict[str, str]
     body: str
+    # Every header line as sent, (lower-case name, value), repeats included.
+    header_lines: list[tuple[str, str]]
 
 
 def curl(host, url: str, *options: str) -> Response:
@@ -126,12 +128,12 @@ def curl(host, url: str, *options: str) -> Response:
     assert result.rc == 0, f"curl {url} failed: {result.stderr}"
     body, _dummy, status = result.stdout.rpartition(marker)
     code, version = status.split()
-    headers = {}
+    lines = []
     for line in result.stderr.splitlines():
         name, sep, value = line.partition(":")
         if sep and not line.startswith("HTTP/"):
-            headers[name.strip().lower()] = value.strip()
-    return Response(int(code), version, headers, body)
+            lines.append((name.strip().lower(), value.strip()))
+    return Response(int(code), version, dict(lines), body, lines)
 
 
 def curl_json(host, url: str, *options: str) -> dict:

@@ -69,6 +69,15 @@ def test_hsts_and_nosniff_headers_are_sent(host):
     assert headers["server"] == "nginx", "nginx must not tell its version"
 
 
+@pytest.mark.parametrize("path", ["/", "/health/", "/upload/", "/static/core/site.css", "/no-such-page/"])
+def test_no_response_header_is_sent_twice(host, path):
+    # nginx sets the security headers on every response; the app's own copies
+    # (Django's SecurityMiddleware sends nosniff too) are hidden.
+    names = [name for name, _value in curl(host, f"{ORIGIN}{path}").header_lines if name != "set-cookie"]
+    assert "x-content-type-options" in names
+    assert sorted({name for name in names if names.count(name) > 1}) == []
+
+
 def test_django_sees_https_and_the_real_client_address(host):
     seen = curl_json(host, f"{ORIGIN}/whoami/")
     assert seen["scheme"] == "https"

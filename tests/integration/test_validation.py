@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import run_site
+from conftest import UNIT, run_site
 
 pytestmark = pytest.mark.validation
 
@@ -89,6 +89,10 @@ CASES = {
     "acme_for_an_address": (
         {"certificates_source": "acme", "certificates_acme_terms_agreed": True},
         ["certificates_names", "'127.0.0.1'", "DNS names only"],
+    ),
+    "socket_shared_by_kinds": (
+        {"asgi_server_socket": "/run/demo/asgi.sock"},
+        ["asgi_server_socket", "'/run/demo/asgi.sock'", f"/run/{UNIT}/asgi.sock", "never share"],
     ),
     "source_excludes_with_a_path": (
         {"django_app_source_excludes": [".git", "static/build"]},
