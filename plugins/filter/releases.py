@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.asgi.stack.plugins.plugin_utils.source_tree import archive_patterns
+from ansible_collections.asgi.stack.plugins.plugin_utils.source_tree import archive_patterns, not_names
 
 
 def releases_to_prune(releases: Iterable[Mapping[str, Any]], keep: Any, current: str, previous: str = "") -> list[str]:
@@ -119,4 +119,5 @@ class FilterModule:
             "previous_release": previous_release,
             "rollback_target": rollback_target,
             "archive_exclusions": archive_exclusions,
+            "not_names": not_names,
         }

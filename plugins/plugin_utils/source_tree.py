@@ -20,14 +20,18 @@ def excluded(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
+def not_names(patterns: Iterable[str]) -> list:
+    """The patterns that are not a file or directory name: empty, not text, or with a '/'."""
+    return [pattern for pattern in patterns if not isinstance(pattern, str) or not pattern or "/" in pattern]
+
+
 def archive_patterns(patterns: Iterable[str]) -> list[str]:
     """The patterns for a matcher of whole relative paths (``*`` spans ``/``) that leave out what ``excluded`` does.
 
     A path is left out when any of its parts matches: the part alone, first, last or in between.
     """
-    found = []
-    for pattern in patterns:
-        if not isinstance(pattern, str) or not pattern or "/" in pattern:
-            raise ValueError(f"a pattern is a file or directory name without '/', got {pattern!r}")
-        found += [pattern, f"{pattern}/*", f"*/{pattern}", f"*/{pattern}/*"]
-    return found
+    patterns = list(patterns)
+    refused = not_names(patterns)
+    if refused:
+        raise ValueError(f"a pattern is a file or directory name without '/', got {refused!r}")
+    return [path for pattern in patterns for path in (pattern, f"{pattern}/*", f"*/{pattern}", f"*/{pattern}/*")]

@@ -5,7 +5,7 @@ from fnmatch import fnmatch
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.asgi.stack.plugins.filter.releases import archive_exclusions
-from ansible_collections.asgi.stack.plugins.plugin_utils.source_tree import archive_patterns, excluded
+from ansible_collections.asgi.stack.plugins.plugin_utils.source_tree import archive_patterns, excluded, not_names
 
 PATHS = [
     "manage.py",
@@ -54,3 +54,16 @@ def test_a_pattern_with_a_comma_stays_one_pattern() -> None:
 def test_a_path_or_nothing_is_refused(pattern) -> None:
     with pytest.raises(AnsibleFilterError, match="without '/'"):
         archive_exclusions([pattern])
+
+
+def test_the_validation_refuses_what_the_archive_refuses():
+    patterns = [".git", "static/build", "", "*.pyc", None]
+    assert not_names(patterns) == ["static/build", "", None]
+    for pattern in patterns:
+        refused = True
+        try:
+            archive_exclusions([pattern])
+            refused = False
+        except AnsibleFilterError:
+            pass
+        assert refused == (pattern in not_names(patterns))
