@@ -5,7 +5,7 @@ port (asgi_server_tls), with the certificate the certificates role made.
 """
 
 import pytest
-from conftest import CA_FILE, CURRENT, SERVER_TLS, SERVICE, UNIT, curl, curl_json
+from conftest import CA_FILE, CURRENT, SERVER_TLS, SERVICE, UNIT, curl, curl_http3, curl_json
 
 pytestmark = [
     pytest.mark.asgi_server,
@@ -36,7 +36,7 @@ def test_alt_svc_advertises_quic_on_the_public_port(host):
 def test_page_over_http3_straight_from_hypercorn(host):
     if not curl_speaks_http3(host):
         pytest.skip("this distribution's curl has no HTTP/3")
-    response = curl(host, f"{DIRECT}/", "--http3-only")
+    response = curl_http3(host, f"{DIRECT}/")
     assert response.status == 200
     assert response.http_version == "3"
     assert response.headers["server"] == "hypercorn-h3"

@@ -4,7 +4,7 @@ import os
 import time
 
 import pytest
-from conftest import CA_FILE, KIND, ORIGIN, SERVICES, SOCKETS, UNIT, curl, curl_json
+from conftest import CA_FILE, KIND, ORIGIN, SERVICES, SOCKETS, UNIT, curl, curl_http3, curl_json
 
 pytestmark = pytest.mark.nginx_proxy
 
@@ -48,7 +48,7 @@ def test_http3_where_nginx_can_and_only_there(host):
     headers = curl(host, f"{ORIGIN}/").headers
     if nginx_speaks_http3(host):
         assert headers["alt-svc"] == 'h3=":443"; ma=86400'
-        response = curl(host, f"{ORIGIN}/", "--http3-only")
+        response = curl_http3(host, f"{ORIGIN}/")
         assert response.status == 200
         assert response.http_version == "3"
         assert "asgi.stack demo" in response.body
