@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,7 +143,8 @@ def curl_http3(host, url: str, tries: int = 3) -> Response:
     On Debian 13 (curl 8.14.1, nginx 1.26.3) about 2 % of HTTP/3 requests get no answer after the
     handshake, static files as much as proxied pages and with one nginx worker as with two (measured
     on a busy 2-core host: 19 of 910), where HTTP/2 answered 120 of 120; a browser then falls back to
-    HTTP/2. Each unanswered try is printed, so that a rate that grows shows in the logs.
+    HTTP/2. Each unanswered try is a warning in pytest's summary, so that a rate that grows shows in
+    the logs of passing runs too.
     """
     failures = []
     for _try in range(tries):
@@ -150,7 +152,7 @@ def curl_http3(host, url: str, tries: int = 3) -> Response:
             return curl(host, url, "--http3-only", "--max-time", "5")
         except AssertionError as error:
             failures.append(str(error).splitlines()[0])
-            print(f"HTTP/3: {url} unanswered (try {len(failures)} of {tries}): {failures[-1]}")
+            warnings.warn(f"HTTP/3: {url} unanswered (try {len(failures)} of {tries}): {failures[-1]}", stacklevel=2)
     raise AssertionError(f"HTTP/3: {url} unanswered in {tries} tries: {failures}")
 
 
