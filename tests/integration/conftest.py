@@ -12,7 +12,10 @@ import json
 import os
 import shlex
 import subprocess
+import time
+import uuid
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +92,7 @@ MARKERS = {
     "validation": "bad input is refused before anything changes",
     "zero_downtime": "deploys, restarts, rollbacks and failures under load drop no request",
     "repair": "a re-run puts back what was changed by hand",
+    "cluster": "the app on several hosts behind a balancer, with rolling deploys",
 }
 
 
@@ -177,6 +181,86 @@ def main_pid(host) -> int:
     pid = current_main_pid(host)
     assert pid > 0, f"{SERVICE} has no main process"
     return pid
+
+
+LOADGEN = Path(__file__).with_name("loadgen.py")
+
+
+@contextmanager
+def load(host, profile: str, site: str, ca_file: str):
+    """loadgen.py (``profile``) in ``host`` against ``site`` while the block runs; yields its figures, filled in after.
+
+    Load goes only to the test hosts: ``site`` is the host itself or another host of the scenario.
+    """
+    totals: dict = {}
+    host.run(f"cat > /tmp/loadgen.py <<'PY'\n{LOADGEN.read_text()}\nPY")
+    host.run("rm -f /tmp/load.stop /tmp/load.json")
+    host.run(
+        f"nohup python3 /tmp/loadgen.py {profile} {site} {ca_file} /tmp/load.stop /tmp/load.json >/tmp/load.log 2>&1 &"
+    )
+    # The WebSockets open and the streams start before the step.
+    time.sleep(2)
+    try:
+        yield totals
+    finally:
+        time.sleep(1)
+        host.run("touch /tmp/load.stop")
+        deadline = time.monotonic() + 90
+        while not host.file("/tmp/load.json").exists and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert host.file("/tmp/load.json").exists, host.file("/tmp/load.log").content_string
+        totals.update(json.loads(host.file("/tmp/load.json").content_string))
+
+
+# Clients join the demo's chat room (ws/room/<name>/) one after another until
+# there are CLIENTS and they are held by at least PROCESSES server processes
+# on at least HOSTS app hosts (each client is told its process and host when
+# it joins; at most 40 clients), then one sends to the room and every one
+# must hear it.
+ROOM_CLIENTS = """
+import asyncio, json, ssl, sys
+import websockets
+
+URL, CA = sys.argv[1], sys.argv[2]
+CLIENTS, PROCESSES, HOSTS = (int(arg) for arg in sys.argv[3:6])
+
+async def main():
+    context = ssl.create_default_context(cafile=CA)
+    sockets, holders = [], set()
+    while len(sockets) < 40 and (
+        len(sockets) < CLIENTS or len(holders) < PROCESSES or len({h for h, _ in holders}) < HOSTS
+    ):
+        ws = await websockets.connect(URL, ssl=context, origin="https://localhost")
+        sockets.append(ws)
+        joined = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        holders.add((joined["host"], joined["pid"]))
+    await sockets[0].send("hello, room")
+
+    async def heard(ws):
+        try:
+            return json.loads(await asyncio.wait_for(ws.recv(), 5)).get("message") == "hello, room"
+        except asyncio.TimeoutError:
+            return False
+
+    results = await asyncio.gather(*(heard(ws) for ws in sockets))
+    hosts = {}
+    for host, _pid in holders:
+        hosts[host] = hosts.get(host, 0) + 1
+    print(json.dumps({"clients": len(sockets), "processes": len(holders), "hosts": hosts, "heard": sum(results)}))
+    for ws in sockets:
+        await ws.close()
+
+asyncio.run(main())
+"""
+
+
+def room_broadcast(host, url: str, ca_file: str, clients: int, processes: int = 1, hosts: int = 1) -> dict:
+    """A message to a new room of the demo's chat, from a client inside ``host``: who held the clients, who heard."""
+    host.run(f"cat > /tmp/room_clients.py <<'PY'\n{ROOM_CLIENTS}\nPY")
+    room = uuid.uuid4().hex[:12]
+    result = host.run(f"python3 /tmp/room_clients.py {url}ws/room/{room}/ {ca_file} {clients} {processes} {hosts}")
+    assert result.rc == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def run_site(extra_vars: dict) -> subprocess.CompletedProcess:

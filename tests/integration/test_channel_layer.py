@@ -9,14 +9,12 @@ message to everyone in the room.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
-import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import CA_FILE, ENV_FILE, KIND, SERVER_TLS
+from conftest import CA_FILE, ENV_FILE, KIND, SERVER_TLS, room_broadcast
 
 pytestmark = [
     pytest.mark.nginx_proxy,
@@ -31,38 +29,6 @@ CLIENTS = 10
 # QUIC needs one worker: its clients all share one process, so there the test
 # shows only that the room works through Redis.
 PROCESSES = 1 if KIND == "hypercorn" and SERVER_TLS else 2
-
-# Clients join one after another until there are ten and at least the given
-# number of server processes hold them (at most 40), then one sends to the
-# room and every one must hear it.
-ROOM_CLIENTS = """
-import asyncio, json, ssl, sys
-import websockets
-
-URL, CA, CLIENTS, PROCESSES = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-
-async def main():
-    context = ssl.create_default_context(cafile=CA)
-    sockets, pids = [], set()
-    while len(sockets) < 40 and (len(sockets) < CLIENTS or len(pids) < PROCESSES):
-        ws = await websockets.connect(URL, ssl=context, origin="https://localhost")
-        sockets.append(ws)
-        pids.add(json.loads(await asyncio.wait_for(ws.recv(), 10))["pid"])
-    await sockets[0].send("hello, room")
-
-    async def heard(ws):
-        try:
-            return json.loads(await asyncio.wait_for(ws.recv(), 5)).get("message") == "hello, room"
-        except asyncio.TimeoutError:
-            return False
-
-    results = await asyncio.gather(*(heard(ws) for ws in sockets))
-    print(json.dumps({"clients": len(sockets), "processes": len(pids), "heard": sum(results)}))
-    for ws in sockets:
-        await ws.close()
-
-asyncio.run(main())
-"""
 
 
 def redis_cli(host, *args: str) -> str:
@@ -79,11 +45,7 @@ def app_redis_url(host) -> str:
 
 
 def test_a_group_message_reaches_every_client_across_processes(host):
-    host.run(f"cat > /tmp/room_clients.py <<'PY'\n{ROOM_CLIENTS}\nPY")
-    room = uuid.uuid4().hex[:12]
-    result = host.run(f"python3 /tmp/room_clients.py wss://localhost/ws/room/{room}/ {CA_FILE} {CLIENTS} {PROCESSES}")
-    assert result.rc == 0, result.stderr
-    outcome = json.loads(result.stdout)
+    outcome = room_broadcast(host, "wss://localhost/", CA_FILE, CLIENTS, PROCESSES)
     print(f"\n[{KIND}] room broadcast: {outcome}")
     assert outcome["processes"] >= PROCESSES, f"one process held every client: nothing to prove ({outcome})"
     assert outcome["clients"] >= CLIENTS, outcome

@@ -171,6 +171,33 @@ CASES = {
         {"postgresql_max_connections": 5},
         ["postgresql_max_connections", "'5'", "10 or more"],
     ),
+    "batch_size_zero": ({"deploy_batch_size": 0}, ["deploy_batch_size", "'0'", "1 or more", "'30%'"]),
+    "batch_size_over_all_hosts": ({"deploy_batch_size": "150%"}, ["deploy_batch_size", "'150%'", "1% to 100%"]),
+    "trusted_proxy_a_name": (
+        {"nginx_proxy_trusted_proxies": ["balancer.internal"]},
+        ["nginx_proxy_trusted_proxies", '["balancer.internal"]', "IP addresses of the balancers"],
+    ),
+}
+
+# Cases of a balancer (the group asgi_balancer), whose app hosts are the cases
+# above (each with an address): each as a host of the group, with the
+# variables a balancer needs besides the bad one.
+BALANCER_CASES = {
+    "balancer_without_app_hosts": ({"balancer_app_hosts": []}, ["balancer_app_hosts is empty", "asgi_app"]),
+    "balancer_also_an_app_host": (
+        {"balancer_app_hosts": ["case-balancer_also_an_app_host"]},
+        ["case-balancer_also_an_app_host is both a balancer", "balancer_app_hosts", "a host of its own"],
+    ),
+    "balancer_address_missing": (
+        {"asgi_stack_address": ""},
+        ["asgi_stack_address must be set", '"case-balancer_address_missing": ""'],
+    ),
+    "balancer_app_port_zero": ({"balancer_app_port": 0}, ["balancer_app_port is '0'", "1 to 65535"]),
+}
+BALANCER = {
+    "nginx_proxy_site": "demo",
+    "asgi_stack_address": "192.0.2.10",
+    "balancer_app_hosts": ["case-secret_key_missing", "case-secret_key_insecure"],
 }
 
 
@@ -200,13 +227,21 @@ def results(tmp_path_factory) -> dict[str, str]:
     """Each case's error messages from one run of site.yml with a host per case."""
     name, connection = molecule_host()
     connection.setdefault("ansible_host", name)
-    cases = {f"case-{case}": {**connection, **extra_vars} for case, (extra_vars, _dummy) in CASES.items()}
+    cases = {
+        f"case-{case}": {**connection, "asgi_stack_address": f"192.0.2.{number}", **extra_vars}
+        for number, (case, (extra_vars, _dummy)) in enumerate(CASES.items(), start=100)
+    }
+    balancers = {
+        f"case-{case}": {**connection, **BALANCER, **extra_vars}
+        for case, (extra_vars, _dummy) in BALANCER_CASES.items()
+    }
     inventory = tmp_path_factory.mktemp("cases") / "cases.yml"
     # Every case's host is also a database and a Redis host (the harness gives
     # the groups good passwords), so that their cases are checked as site.yml
     # checks them.
     groups = {group: {"hosts": dict.fromkeys(cases)} for group in ("asgi_db", "asgi_redis")}
     groups["asgi_app"] = {"hosts": cases}
+    groups["asgi_balancer"] = {"hosts": balancers}
     inventory.write_text(yaml.safe_dump(groups))
     root = Path(__file__).resolve().parents[2]
     run = subprocess.run(
@@ -224,7 +259,7 @@ def results(tmp_path_factory) -> dict[str, str]:
     )
     assert run.returncode != 0, "every case was accepted"
     recap = dict(RECAP.findall(run.stdout))
-    assert set(recap) == set(cases), run.stdout[-3000:]
+    assert set(recap) == set(cases) | set(balancers), run.stdout[-3000:]
     assert all(unreachable == "0" for unreachable in recap.values()), recap
     # Failed results go to standard error where the callback is told to
     # (display_failed_stderr, as molecule's environment does).
@@ -257,9 +292,9 @@ def failures_of(output: str) -> dict[str, str]:
     return failures
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", sorted(CASES | BALANCER_CASES))
 def test_bad_input_fails_early_with_a_clear_message(host, results, case: str) -> None:
-    _dummy, expected = CASES[case]
+    _dummy, expected = (CASES | BALANCER_CASES)[case]
     failures = results.get(case, "")
     assert failures, f"{case} was accepted"
     if "'no_log: true' was specified" in failures:
@@ -268,6 +303,28 @@ def test_bad_input_fails_early_with_a_clear_message(host, results, case: str) ->
         failures = results[OUTPUT]
     for text in expected:
         assert text in failures, f"{case}: '{text}' not in the error:\n{failures[-3000:]}"
+
+
+def run_site_with(tmp_path: Path, groups: dict, limit: str) -> str:
+    """site.yml with molecule's inventory and one of the test's own (groups), limited to its hosts; the output."""
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump(groups))
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [
+            "ansible-playbook",
+            *("-i", str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"), "-i", str(inventory)),
+            *("--limit", limit, str(root / "playbooks" / "site.yml")),
+        ],
+        capture_output=True,
+        check=False,
+        text=True,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
+        timeout=300,
+    )
+    output = " ".join((run.stdout + run.stderr).split())
+    assert run.returncode != 0, output[-3000:]
+    return output
 
 
 @pytest.mark.parametrize(
@@ -280,28 +337,32 @@ def test_a_run_that_leaves_the_service_hosts_out_fails_before_the_app_changes(ho
     """
     name, connection = molecule_host()
     connection.setdefault("ansible_host", name)
-    inventory = tmp_path / "left-out.yml"
     groups = {
         "asgi_app": {"hosts": {"case-service-left-out": connection}},
         group: {"hosts": {"service.invalid": {}}},
     }
-    inventory.write_text(yaml.safe_dump(groups))
-    root = Path(__file__).resolve().parents[2]
-    run = subprocess.run(
-        [
-            "ansible-playbook",
-            *("-i", str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"), "-i", str(inventory)),
-            *("--limit", "case-service-left-out", str(root / "playbooks" / "site.yml")),
-        ],
-        capture_output=True,
-        check=False,
-        text=True,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
-        timeout=300,
-    )
-    output = " ".join((run.stdout + run.stderr).split())
-    assert run.returncode != 0, output[-3000:]
+    output = run_site_with(tmp_path, groups, "case-service-left-out")
     for text in ("service.invalid", f"{variable} is empty", "--limit"):
+        assert text in output, f"'{text}' not in:\n{output[-3000:]}"
+    host_is_untouched(host)
+
+
+def test_app_hosts_behind_a_balancer_without_a_shared_database_are_refused(host, tmp_path) -> None:
+    """Two app hosts behind a balancer, no asgi_db and no django_app_database: refused, nothing changes."""
+    name, connection = molecule_host()
+    connection.setdefault("ansible_host", name)
+    groups = {
+        "asgi_balancer": {
+            "hosts": {"case-lb": {**connection, **BALANCER, "balancer_app_hosts": ["case-app11", "case-app12"]}}
+        },
+        "asgi_app": {
+            "hosts": {
+                f"case-app{number}": {**connection, "asgi_stack_address": f"192.0.2.{number}"} for number in (11, 12)
+            }
+        },
+    }
+    output = run_site_with(tmp_path, groups, "case-*")
+    for text in ("case-app11, case-app12", "share no database", "asgi_db", "django_app_database"):
         assert text in output, f"'{text}' not in:\n{output[-3000:]}"
     host_is_untouched(host)
 

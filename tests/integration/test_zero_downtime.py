@@ -59,6 +59,7 @@ from conftest import (
     KIND,
     KINDS,
     SERVICES,
+    load,
     run_playbook,
     run_site,
     unit_files_of,
@@ -73,7 +74,6 @@ pytestmark = [
 ]
 
 DEMO = Path(__file__).resolve().parents[1] / "demo_project"
-LOADGEN = Path(__file__).with_name("loadgen.py")
 SITE = "https://localhost"
 # The load of every step (loadgen.py): light unless ASGI_STACK_LOAD_PROFILE
 # says busy. Not yet busy in the suite: two runs at a time under busy load
@@ -135,32 +135,16 @@ def variants(tmp_path_factory) -> dict[str, str]:
     return {path.name: str(path) for path in root.iterdir()}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def loadgen(host) -> None:
-    host.run(f"cat > /tmp/loadgen.py <<'PY'\n{LOADGEN.read_text()}\nPY")
-
-
 @contextmanager
 def under_load(host, step: str):
-    """Runs the load generator while the block runs; yields its figures, filled in afterwards."""
+    """Runs the load generator while the block runs; yields its figures, filled in and reported afterwards."""
     totals: dict = {}
-    host.run("rm -f /tmp/load.stop /tmp/load.json")
-    host.run(
-        f"nohup python3 /tmp/loadgen.py {PROFILE} {SITE} {CA_FILE} /tmp/load.stop /tmp/load.json >/tmp/load.log 2>&1 &"
-    )
-    # The WebSockets open and the streams start before the step.
-    time.sleep(2)
     try:
-        yield totals
+        with load(host, PROFILE, SITE, CA_FILE) as totals:
+            yield totals
     finally:
-        time.sleep(1)
-        host.run("touch /tmp/load.stop")
-        deadline = time.monotonic() + 90
-        while not host.file("/tmp/load.json").exists and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert host.file("/tmp/load.json").exists, host.file("/tmp/load.log").content_string
-        totals.update(json.loads(host.file("/tmp/load.json").content_string))
-        report(step, totals)
+        if totals:
+            report(step, totals)
 
 
 def report(step: str, totals: dict) -> None:

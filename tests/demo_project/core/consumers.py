@@ -1,5 +1,6 @@
 import json
 import os
+import socket
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -23,8 +24,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.group = "room-" + self.scope["url_route"]["kwargs"]["name"]
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        # Which server process holds this connection.
-        await self.send(text_data=json.dumps({"joined": self.group, "pid": os.getpid()}))
+        # Which server process, on which app host, holds this connection.
+        await self.send(text_data=json.dumps({"joined": self.group, "pid": os.getpid(), "host": socket.gethostname()}))
 
     async def disconnect(self, code):
         await self.channel_layer.group_discard(self.group, self.channel_name)

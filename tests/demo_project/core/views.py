@@ -2,6 +2,7 @@ import asyncio
 import hashlib
 import os
 import platform
+import socket
 
 from asgiref.sync import sync_to_async
 from django.db import connection
@@ -50,6 +51,8 @@ async def whoami(request: HttpRequest) -> JsonResponse:
             "server": request.META.get("SERVER_NAME"),
             "path": request.path,
             "script_name": request.META.get("SCRIPT_NAME", ""),
+            # Which app host answered, behind a balancer.
+            "hostname": socket.gethostname(),
             "http_version": request.scope.get("http_version") if hasattr(request, "scope") else None,
         }
     )
