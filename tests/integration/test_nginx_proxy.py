@@ -146,7 +146,11 @@ def test_media_files_are_served_from_media_root(host):
 
 def test_nginx_proxies_to_the_chosen_kinds_sockets_only(host):
     site = host.file("/etc/nginx/sites-available/demo.conf").content_string
-    servers = [line.split()[1] for line in site.splitlines() if line.strip().startswith("server unix:")]
+    # The upstream block includes its server list, a file of its own.
+    upstream = site[site.index("upstream ") :].split("}", 1)[0]
+    (included,) = [line.split()[1].rstrip(";") for line in upstream.splitlines() if line.strip().startswith("include ")]
+    listed = host.file(included).content_string
+    servers = [line.split()[1] for line in listed.splitlines() if line.strip().startswith("server ")]
     # Each socket is listed three times (see nginx_proxy's site.conf.j2).
     assert servers == [f"unix:{socket}" for socket in SOCKETS * 3]
 
