@@ -30,15 +30,13 @@ ENV_FILE = f"/etc/{APP}/env"
 MANAGE = f"/usr/local/bin/{APP}-manage"
 # The server under test (tests/run-scenario sets it for each run).
 KIND = os.environ.get("ASGI_STACK_KIND", "gunicorn_uvicorn")
-# The server kinds (the choices of asgi_server_kind in the role's argument
-# spec, in the order of its kinds table) and the rule that names their units
-# (the collection's server_unit filter), read from the collection.
+# The server kinds, in the order of the role's kinds table (vars/main.yml,
+# asgi_server_kinds), with what decides each one's behaviour; and the rule
+# that names their units (the collection's server_unit filter).
 ROOT = Path(__file__).resolve().parents[2]
-KINDS = tuple(
-    yaml.safe_load((ROOT / "roles" / "asgi_server" / "meta" / "argument_specs.yml").read_text())["argument_specs"][
-        "main"
-    ]["options"]["asgi_server_kind"]["choices"]
-)
+KIND_TABLE = yaml.safe_load((ROOT / "roles" / "asgi_server" / "vars" / "main.yml").read_text())["asgi_server_kinds"]
+KINDS = tuple(KIND_TABLE)
+TRAITS = KIND_TABLE.get(KIND, {})
 _plugin = importlib.util.spec_from_file_location("systemd", ROOT / "plugins" / "filter" / "systemd.py")
 _systemd = importlib.util.module_from_spec(_plugin)
 _plugin.loader.exec_module(_systemd)
@@ -48,11 +46,11 @@ def unit_of(kind: str) -> str:
     return _systemd.server_unit(APP, kind)
 
 
-# What the tests expect: daphne runs two instances side by side, each a
-# service of its own with its own socket; the other kinds one service, fed
-# by a socket unit.
+# A kind with several instances (daphne) runs each as a service of its own
+# with its own socket; the other kinds one service, fed by a socket unit.
 def instances_of(kind: str) -> tuple[str, ...]:
-    return ("1", "2") if kind == "daphne" else ()
+    count = int(KIND_TABLE[kind].get("instances", 1))
+    return tuple(str(number) for number in range(1, count + 1)) if count > 1 else ()
 
 
 def services_of(kind: str) -> list[str]:
@@ -74,9 +72,9 @@ SERVICES = services_of(KIND)
 SERVICE = SERVICES[0]
 SOCKETS = sockets_of(KIND)
 SOCKET = SOCKETS[0]
-# In the test inventory hypercorn also terminates TLS itself (asgi_server_tls),
-# as the app's group, which therefore reads the key.
-SERVER_TLS = KIND == "hypercorn"
+# In the test inventory a kind that can terminate TLS itself (hypercorn) does
+# (asgi_server_tls), as the app's group, which therefore reads the key.
+SERVER_TLS = TRAITS.get("tls", False)
 KEY_GROUP = APP if SERVER_TLS else "root"
 TLS_DIR = "/etc/asgi-stack/tls/site"
 CA_FILE = f"{TLS_DIR}/ca.pem"

@@ -15,6 +15,7 @@ from conftest import (
     SERVICES,
     SOCKET,
     SOCKETS,
+    TRAITS,
     UNIT,
     current_main_pid,
     services_of,
@@ -35,8 +36,8 @@ def through_socket(host, path: str, *headers: str) -> dict:
 
 
 def test_socket_and_service_are_enabled_and_running(host):
-    # daphne binds its sockets itself (see the role's vars/main.yml).
-    for unit in SERVICES + ([] if KIND == "daphne" else [f"{UNIT}.socket"]):
+    # A kind without socket activation (daphne) binds its sockets itself.
+    for unit in SERVICES + ([f"{UNIT}.socket"] if TRAITS["socket_activation"] else []):
         service = host.service(unit)
         assert service.is_enabled, unit
         assert service.is_running, unit
@@ -63,15 +64,16 @@ def test_every_server_process_runs_as_the_app_user(host, main_pid):
     processes = server_processes(host, main_pid)
     assert processes
     assert {process.user for process in processes} == {APP}
-    if KIND == "gunicorn_uvicorn":
-        # uvicorn's worker, with the graceful stop of files/asgi_stack_uvicorn.py.
-        assert "--worker-class asgi_stack_uvicorn.UvicornWorker" in host.process.get(pid=main_pid).args
+    if "python_helper" in TRAITS:
+        # The server runs the kind's helper (its worker class, its module, or
+        # the application it wraps).
+        assert TRAITS["python_helper"] in host.process.get(pid=main_pid).args
 
 
 def test_workers_default_per_kind(host, main_pid):
     workers = len(server_processes(host, main_pid)) - 1
-    if KIND == "daphne":
-        assert workers == 0, "daphne runs one process"
+    if not TRAITS["workers"]:
+        assert workers == 0, f"{KIND} runs one process"
     elif SERVER_TLS:
         assert workers == 1, "hypercorn serving QUIC runs one worker"
     else:
@@ -88,10 +90,10 @@ def test_only_the_chosen_kind_is_installed(host):
         assert not host.file(f"/etc/tmpfiles.d/{unit_of(other)}.conf").exists, other
         for service in services_of(other):
             assert host.run(f"systemctl is-active {service}").stdout.strip() != "active", service
-    # Each kind's helpers go with it: hypercorn's stop and reload helper and
-    # proxy-header wrapper, the uvicorn kinds' graceful stop; daphne has none.
-    assert host.file("/usr/local/sbin/asgi-stack-hypercorn-signal").exists == (KIND == "hypercorn")
-    helpers = {"hypercorn": ["asgi_stack_proxy_fix.py"], "daphne": []}.get(KIND, ["asgi_stack_uvicorn.py"])
+    # Each kind's helpers go with it: hypercorn's stop and reload helper, the
+    # Python module of a kind that has one; daphne has none.
+    assert host.file("/usr/local/sbin/asgi-stack-hypercorn-signal").exists == TRAITS.get("signal_helper", False)
+    helpers = [f"{TRAITS['python_helper']}.py"] if "python_helper" in TRAITS else []
     lib = host.file("/usr/local/lib/asgi-stack/python")
     assert (sorted(lib.listdir()) if lib.exists else []) == helpers
 

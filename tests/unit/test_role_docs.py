@@ -41,8 +41,13 @@ def walk(node):
 
 
 def published(role: str) -> set[str]:
-    """Facts the role's tasks set for others: set_fact names without the private __ prefix."""
-    names = set()
+    """What the role publishes: set_fact names, and names in its vars/main.yml, without the private __ prefix."""
+    variables = ROOT / "roles" / role / "vars" / "main.yml"
+    names = {
+        name
+        for name in (yaml.safe_load(variables.read_text()) or {} if variables.exists() else {})
+        if name.startswith(f"{role}_")
+    }
     for path in (ROOT / "roles" / role / "tasks").glob("*.yml"):
         for task in walk(yaml.safe_load(path.read_text())):
             facts = task.get("ansible.builtin.set_fact") or task.get("set_fact")
@@ -79,3 +84,4 @@ def test_the_check_finds_what_it_looks_for() -> None:
     assert {"django_app_health", "django_app_release", "django_app_rollback"} <= published("django_app")
     assert published("redis") == {"redis_url"}
     assert published("postgresql") == {"postgresql_connection"}
+    assert "asgi_server_kinds" in published("asgi_server")

@@ -102,7 +102,7 @@ def test_a_probe_that_missed_a_candidate_or_a_layout_without_a_directory_is_refu
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "asgi_server"
 # The kinds table as the role has it (Jinja left as text: only the helpers are read).
-TABLE = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["__asgi_server_kinds"]
+TABLE = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["asgi_server_kinds"]
 LIB = "/usr/local/lib/asgi-stack/python"
 SIGNAL = "/usr/local/sbin/asgi-stack-hypercorn-signal"
 

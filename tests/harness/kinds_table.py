@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""What the suite and the README derive from the server kinds table (roles/asgi_server/vars/main.yml).
+
+kinds_table.py kinds          the kinds, in the table's order, one per line
+kinds_table.py switch-order   the order one host goes through every kind, each
+                              switch one the runs per kind do not make
+kinds_table.py readme         the README's table of kinds (Markdown)
+kinds_table.py readme --write README.md
+                              puts that table into the README, between its markers
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLE = ROOT / "roles" / "asgi_server"
+BEGIN = "<!-- kinds table: tests/harness/kinds_table.py readme --write README.md -->"
+END = "<!-- end of kinds table -->"
+
+
+def table() -> dict[str, dict]:
+    return yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["asgi_server_kinds"]
+
+
+def packages() -> dict[str, list[str]]:
+    return yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())["asgi_server_packages"]
+
+
+def switch_order(kinds: list[str]) -> list[str]:
+    """Every kind, each followed by the one before it in the table (the runs per kind switch to the next)."""
+    return list(reversed(kinds))
+
+
+def _socket(entry: dict) -> str:
+    instances = int(entry.get("instances", 1))
+    if entry["socket_activation"]:
+        return "held by systemd (socket activation)"
+    own = "bound by the server itself"
+    return f"{own}, one per instance ({instances} side by side)" if instances > 1 else own
+
+
+def _reload(entry: dict) -> str:
+    if entry["reload_signal"]:
+        return f"SIG{entry['reload_signal']}: new workers, old ones finish their requests"
+    if int(entry.get("instances", 1)) > 1:
+        return "none: the instances restart one after the other"
+    return "none: a restart"
+
+
+def _headers(entry: dict) -> str:
+    cleared = [f"clears `{name}`" for name in entry.get("proxy_clear_request_headers", [])]
+    hidden = [f"hides `{name}`" for name in entry.get("proxy_hide_response_headers", [])]
+    return ", ".join(cleared + hidden) or "none"
+
+
+def readme_table() -> str:
+    rows = [
+        "| `asgi_server_kind` | what | processes | listening socket | reload | own TLS | helper | nginx | packages |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    wanted = packages()
+    for kind, entry in table().items():
+        helper = f"`{entry['python_helper']}.py`" if entry.get("python_helper") else "none"
+        rows.append(
+            f"| `{kind}` | {entry['description']} "
+            f"| {'workers (`asgi_server_workers`)' if entry['workers'] else 'one'} "
+            f"| {_socket(entry)} | {_reload(entry)} | {'yes' if entry['tls'] else 'no'} | {helper} "
+            f"| {_headers(entry)} | {', '.join(f'`{line}`' for line in wanted.get(kind, []))} |"
+        )
+    return "\n".join(rows)
+
+
+def readme_with_table(text: str) -> str:
+    before, begin, rest = text.partition(BEGIN)
+    _old, end, after = rest.partition(END)
+    if not begin or not end:
+        raise SystemExit(f"the README has no markers {BEGIN} ... {END}")
+    return f"{before}{BEGIN}\n{readme_table()}\n{END}{after}"
+
+
+def main(argv: list[str]) -> int:
+    kinds = list(table())
+    if argv[:1] == ["kinds"]:
+        print("\n".join(kinds))
+    elif argv[:1] == ["switch-order"]:
+        print("\n".join(switch_order(kinds)))
+    elif argv[:1] == ["readme"] and argv[1:2] == ["--write"] and len(argv) == 3:
+        path = Path(argv[2])
+        path.write_text(readme_with_table(path.read_text()))
+    elif argv == ["readme"]:
+        print(readme_table())
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,99 @@
+"""The server kinds table is the one home of what a kind is, and what derives from it agrees with it.
+
+The table: roles/asgi_server/vars/main.yml, asgi_server_kinds. Adding a kind means an entry there, its
+command line in templates/exec/<kind>.j2 and its packages in asgi_server_packages.
+"""
+
+import itertools
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLE = ROOT / "roles" / "asgi_server"
+sys.path.insert(0, str(ROOT / "tests" / "harness"))
+
+import kinds_table  # noqa: E402
+
+TABLE = kinds_table.table()
+KINDS = list(TABLE)
+SPEC = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+# Every attribute a kind has, with its type; instances and the rest may be left out.
+REQUIRED = {
+    "description": str,
+    "workers": bool,
+    "tls": bool,
+    "type": str,
+    "reload_signal": str,
+    "socket_activation": bool,
+    "kill_mode": str,
+}
+OPTIONAL = {
+    "instances": int,
+    "python_helper": str,
+    "signal_helper": bool,
+    "proxy_clear_request_headers": list,
+    "proxy_hide_response_headers": list,
+}
+
+
+def test_the_spec_offers_the_tables_kinds_in_its_order():
+    assert SPEC["asgi_server_kind"]["choices"] == KINDS
+    assert SPEC["asgi_server_kind"]["default"] in KINDS
+
+
+def test_every_kind_has_packages_and_nothing_else_has():
+    assert list(kinds_table.packages()) == KINDS
+    assert SPEC["asgi_server_packages"]["default"] == kinds_table.packages()
+
+
+def test_every_kind_has_one_command_line_template():
+    templates = sorted(path.stem for path in (ROLE / "templates" / "exec").glob("*.j2"))
+    assert templates == sorted(KINDS)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_has_each_attribute_and_no_unknown_one(kind):
+    entry = TABLE[kind]
+    for name, kind_of_value in REQUIRED.items():
+        assert isinstance(entry.get(name), kind_of_value), f"{kind}: {name}"
+    for name, value in entry.items():
+        assert name in REQUIRED or name in OPTIONAL, f"{kind}: unknown attribute {name}"
+        assert isinstance(value, (REQUIRED | OPTIONAL)[name]), f"{kind}: {name}"
+    assert entry["type"] in ("notify", "exec")
+    assert entry["reload_signal"] in ("", "HUP")
+    assert entry.get("instances", 1) >= 1
+    # A kind that binds its socket itself cannot hold it over a restart: it
+    # needs a second instance to answer meanwhile.
+    assert entry["socket_activation"] or entry.get("instances", 1) > 1, kind
+
+
+def test_every_helper_module_belongs_to_a_kind():
+    helpers = {entry["python_helper"] for entry in TABLE.values() if "python_helper" in entry}
+    assert helpers == {path.stem for path in (ROLE / "files").glob("*.py")}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_kind_runs_its_helper(kind):
+    """A kind's command line names its helper module, and a kind without one names none."""
+    command = (ROLE / "templates" / "exec" / f"{kind}.j2").read_text()
+    assert ("kind.python_helper" in command) == ("python_helper" in TABLE[kind])
+
+
+def test_the_readme_shows_the_table():
+    readme = (ROOT / "README.md").read_text()
+    assert kinds_table.readme_with_table(readme) == readme, "run tests/harness/kinds_table.py readme --write README.md"
+    for kind in KINDS:
+        assert f"| `{kind}` |" in readme
+
+
+def test_the_debian_12_switches_are_ones_the_debian_13_runs_do_not_make():
+    """Each Debian 13 run switches its kind to the next in the table; the Debian 12 host goes backwards."""
+    order = kinds_table.switch_order(KINDS)
+    assert sorted(order) == sorted(KINDS)
+    forwards = {(kind, KINDS[(index + 1) % len(KINDS)]) for index, kind in enumerate(KINDS)}
+    backwards = set(itertools.pairwise(order))
+    assert not forwards & backwards
+    assert len(forwards | backwards) == 2 * len(KINDS) - 1
