@@ -49,6 +49,20 @@ ensure_venv() {
   fi
 }
 
+# sslyze in a virtualenv of its own (tests/sslyze-requirements.txt says why),
+# for the tests (ASGI_STACK_SSLYZE).
+SSLYZE_VENV="$DOWNLOADS/sslyze-venv"
+export ASGI_STACK_SSLYZE="$SSLYZE_VENV/bin/sslyze"
+ensure_sslyze() {
+  local req="$ROOT/tests/sslyze-requirements.txt" stamp="$SSLYZE_VENV/.requirements.sha256"
+  [ -x "$SSLYZE_VENV/bin/python" ] || python3 -m venv "$SSLYZE_VENV"
+  if [ "$(sha256sum "$req" | cut -d' ' -f1)" != "$(cat "$stamp" 2>/dev/null)" ]; then
+    log "Installing sslyze from tests/sslyze-requirements.txt"
+    "$SSLYZE_VENV/bin/pip" install -q -r "$req"
+    sha256sum "$req" | cut -d' ' -f1 >"$stamp"
+  fi
+}
+
 ensure_docker() {
   command -v dockerd >/dev/null || apt_install docker.io
   command -v docker >/dev/null || apt_install docker.io

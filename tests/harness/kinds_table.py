@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """What the suite and the README derive from the server kinds table (roles/asgi_server/vars/main.yml).
 
 kinds_table.py kinds          the kinds, in the table's order, one per line

@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import subprocess
+import tempfile
 import time
 import uuid
 import warnings
@@ -90,6 +91,8 @@ MARKERS = {
     "validation": "bad input is refused before anything changes",
     "zero_downtime": "deploys, restarts, rollbacks and failures under load drop no request",
     "repair": "a re-run puts back what was changed by hand",
+    "reboot": "after a reboot the host serves the app as the deploy left it",
+    "secrets": "no secret in a deploy's output at any verbosity, nor in a file anyone may read",
     "cluster": "the app on several hosts behind a balancer, with rolling deploys",
 }
 
@@ -261,20 +264,73 @@ def room_broadcast(host, url: str, ca_file: str, clients: int, processes: int = 
     return json.loads(result.stdout)
 
 
+def molecule_host() -> tuple[str, dict]:
+    """The scenario's host and how Ansible reaches it, from molecule's inventory."""
+    inventory = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
+    for path in sorted(inventory.glob("*.yml")):
+        data = yaml.safe_load(path.read_text()) or {}
+        hosts = (data.get("all") or {}).get("hosts") or {}
+        for name, variables in hosts.items():
+            return name, {key: value for key, value in (variables or {}).items() if key.startswith("ansible_")}
+    raise AssertionError(f"no host in molecule's inventory {inventory}")
+
+
+def sslyze(host, port: int, profile: str) -> subprocess.CompletedProcess:
+    """sslyze, from the controller, checks the host's TLS port against Mozilla's guideline 6.0 for ``profile``.
+
+    The profile is tests/harness/mozilla-tls-6.0/<profile>.json (its README says why not sslyze's own);
+    the chain is checked against the host's CA file, under the name localhost. The scan goes to the
+    test container alone, at its address on the docker network.
+    """
+    name, _connection = molecule_host()
+    address = subprocess.run(
+        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[0]
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as ca_file:
+        ca_file.write(host.file(CA_FILE).content_string)
+        ca_file.flush()
+        result = subprocess.run(
+            [
+                os.environ.get("ASGI_STACK_SSLYZE", "sslyze"),
+                f"--custom_tls_config={ROOT / 'tests' / 'harness' / 'mozilla-tls-6.0' / f'{profile}.json'}",
+                f"--certinfo_ca_file={ca_file.name}",
+                f"localhost:{port}{{{address}}}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+    print(result.stdout[-3000:])
+    return result
+
+
 def run_site(extra_vars: dict) -> subprocess.CompletedProcess:
     """playbooks/site.yml against the scenario's host, as a user runs it."""
     return run_playbook("site.yml", extra_vars)
 
 
-def run_playbook(playbook: str, extra_vars: dict) -> subprocess.CompletedProcess:
-    """One of playbooks/ against the scenario's host, as a user runs it."""
-    root = ROOT
+def run_playbook(playbook: str, extra_vars: dict, *options: str) -> subprocess.CompletedProcess:
+    """One of playbooks/ against the scenario's host, as a user runs it (with ansible-playbook's ``options``).
+
+    The extra variables go in a file (-e @FILE): ansible-playbook prints its command line's own at -vvvv.
+    """
     inventory = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
-    return subprocess.run(
-        ["ansible-playbook", "-i", str(inventory), str(root / "playbooks" / playbook), "-e", json.dumps(extra_vars)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
-        timeout=900,
-        check=False,
-    )
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as variables:
+        json.dump(extra_vars, variables)
+        variables.flush()
+        return subprocess.run(
+            [
+                "ansible-playbook",
+                *("-i", str(inventory), str(ROOT / "playbooks" / playbook), "-e", f"@{variables.name}"),
+                *options,
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
+            timeout=900,
+            check=False,
+        )

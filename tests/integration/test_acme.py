@@ -7,6 +7,7 @@ load (Pebble reuses the valid authorization, so it does not validate again).
 """
 
 import os
+import re
 import time
 
 import pytest
@@ -75,6 +76,13 @@ def test_renewal_timer_is_active(host):
     assert host.run(f"systemctl is-enabled {TIMER}").stdout.strip() == "enabled"
     assert host.run(f"systemctl is-active {TIMER}").stdout.strip() == "active"
     assert host.check_output(f"systemctl show -p NextElapseUSecRealtime --value {TIMER}")
+
+
+def test_systemd_analyze_security_scores_the_renewal_2_0_or_lower(host):
+    verdict = host.check_output(f"systemd-analyze security --no-pager {SERVICE} | tail -n 1")
+    score = float(re.search(r": (\d+\.\d+) ", verdict).group(1))
+    print(f"systemd-analyze security {SERVICE}: {score}")
+    assert score <= 2.0, verdict
 
 
 def test_renewal_service_renews_only_when_due(host, name, pebble_root):

@@ -1,6 +1,7 @@
 """The ASGI server as asgi_server runs it: units, socket, processes, restarts."""
 
 import json
+import re
 import time
 
 import pytest
@@ -126,6 +127,15 @@ def test_service_is_sandboxed(host):
     assert f"User={APP}" in show
 
 
+def test_systemd_analyze_security_scores_each_service_1_5_or_lower(host):
+    """systemd-analyze's exposure score (0 safest, 10 least safe), printed for each service of the kind."""
+    for service in SERVICES:
+        verdict = host.check_output(f"systemd-analyze security --no-pager {service} | tail -n 1")
+        score = float(re.search(r": (\d+\.\d+) ", verdict).group(1))
+        print(f"systemd-analyze security {service}: {score}")
+        assert score <= 1.5, verdict
+
+
 def test_server_logs_no_error_since_it_started(host):
     """The sandbox denies the server nothing it tries to do (gunicorn 25 made a control socket in the home)."""
     since = host.check_output(f"systemctl show -p ActiveEnterTimestamp --value {SERVICE}")
@@ -161,7 +171,10 @@ print(answer.split(b"\\r\\n\\r\\n")[0].decode())
 """
 
 
-@pytest.mark.skipif(KIND in ("daphne", "hypercorn"), reason="the uvicorn kinds' graceful stop")
+@pytest.mark.skipif(
+    not TRAITS["socket_activation"] or KIND == "hypercorn",
+    reason="a socket-activated kind's graceful stop (hypercorn's: test_hypercorn_tls.py)",
+)
 def test_a_stopping_server_answers_a_request_already_on_its_way(host):
     """A request sent on a kept-alive connection just after the server began to stop is answered, then closed.
 
@@ -181,8 +194,8 @@ def test_a_stopping_server_answers_a_request_already_on_its_way(host):
 
 
 def test_restarting_the_server_keeps_its_listening_socket(host):
-    if KIND == "daphne":
-        pytest.skip("daphne binds its socket itself; Twisted removes a socket's file when it stops")
+    if not TRAITS["socket_activation"]:
+        pytest.skip(f"{KIND} binds its socket itself, and removes its file when it stops")
     before = host.check_output(f"stat -c %i {SOCKET}")
     assert host.run(f"systemctl restart {UNIT}.service").rc == 0
     assert host.check_output(f"stat -c %i {SOCKET}") == before
@@ -192,13 +205,13 @@ def test_restarting_the_server_keeps_its_listening_socket(host):
 def test_reload_lets_a_running_request_finish(host):
     """A request running through nginx while the server reloads gets its answer.
 
-    gunicorn, uvicorn and hypercorn reload (SIGHUP) and let running requests
-    finish. daphne cannot: its two instances restart one after the other, and
-    nginx sends a request cut short on one to the other.
+    gunicorn, uvicorn, hypercorn and granian reload (SIGHUP) and let running
+    requests finish. daphne cannot: its two instances restart one after the
+    other, and nginx sends a request cut short on one to the other.
     """
-    if KIND == "daphne":
+    if not TRAITS["reload_signal"]:
         if not host.package("nginx").is_installed:
-            pytest.skip("daphne's instances take turns behind nginx, which this scenario does not install")
+            pytest.skip(f"{KIND}'s instances take turns behind nginx, which this scenario does not install")
         client = f"--cacert {CA_FILE} https://localhost/slow/?seconds=3"
     else:
         # Straight to the socket: the server itself lets the request finish.

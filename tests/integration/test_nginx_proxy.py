@@ -1,10 +1,25 @@
-"""What a client sees through nginx: TLS, HTTP/2, redirects, WebSockets, static files."""
+"""What a client sees through nginx: TLS, HTTP/2, redirects, WebSockets, static files, uploads."""
 
+import json
 import os
+import re
 import time
 
 import pytest
-from conftest import CA_FILE, KIND, ORIGIN, SERVICES, SOCKETS, UNIT, curl, curl_http3, curl_json
+from conftest import (
+    CA_FILE,
+    KIND,
+    KINDS,
+    ORIGIN,
+    SERVICES,
+    SOCKETS,
+    TRAITS,
+    UNIT,
+    curl,
+    curl_http3,
+    curl_json,
+    sslyze,
+)
 
 pytestmark = pytest.mark.nginx_proxy
 
@@ -62,6 +77,22 @@ def test_tls_below_1_3_is_refused_by_the_modern_profile(host):
     assert result.rc != 0
 
 
+@pytest.mark.skipif(KIND != KINDS[0], reason="nginx's TLS is the same for every kind: checked with the first")
+def test_nginx_passes_mozillas_modern_profile(host):
+    """TLS 1.3 only, the guideline's groups (X448 and secp521r1 refused), an ECDSA certificate of 90 days."""
+    result = sslyze(host, 443, "modern")
+    assert result.returncode == 0 and "OK - Compliant" in result.stdout, result.stdout[-3000:]
+    # sslyze knows no post-quantum group: where OpenSSL has it (3.5 and later, Debian 13), a client
+    # that offers X25519MLKEM768 alone gets it.
+    version = tuple(int(part) for part in host.check_output("openssl version").split()[1].split(".")[:2])
+    if version >= (3, 5):
+        hybrid = host.run(
+            f"openssl s_client -groups X25519MLKEM768 -connect localhost:443 -servername localhost"
+            f" -CAfile {CA_FILE} -brief </dev/null"
+        )
+        assert hybrid.rc == 0 and "X25519MLKEM768" in hybrid.stderr + hybrid.stdout, hybrid.stderr
+
+
 def test_hsts_and_nosniff_headers_are_sent(host):
     headers = curl(host, f"{ORIGIN}/").headers
     assert headers["strict-transport-security"].startswith("max-age=")
@@ -115,6 +146,40 @@ def test_websocket_echo_round_trip_over_wss(host):
     assert result.stdout.strip() == "ping over wss"
 
 
+LARGE_MESSAGE_CLIENT = """
+import asyncio, json, ssl, sys
+import websockets
+
+async def main():
+    context = ssl.create_default_context(cafile=sys.argv[2])
+    size = int(sys.argv[3])
+    async with websockets.connect(sys.argv[1], ssl=context, origin="https://localhost", max_size=None) as ws:
+        await ws.send("x" * size)
+        try:
+            answer = await asyncio.wait_for(ws.recv(), 20)
+            print(json.dumps({"echoed": len(answer)}))
+        except websockets.ConnectionClosed as closed:
+            print(json.dumps({"closed": closed.rcvd.code if closed.rcvd else None}))
+
+asyncio.run(main())
+"""
+
+
+def websocket_message(host, size: int) -> dict:
+    host.run(f"cat > /tmp/ws_large.py <<'PY'\n{LARGE_MESSAGE_CLIENT}\nPY")
+    result = host.run(f"python3 /tmp/ws_large.py wss://localhost/ws/echo/ {CA_FILE} {size}")
+    assert result.rc == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_websocket_message_over_the_limit_closes_the_connection_and_the_server_stays_up(host):
+    """asgi_server_websocket_max_message_size (1 MiB by default) holds for every kind: 1009, message too big."""
+    assert websocket_message(host, 512 * 1024) == {"echoed": 512 * 1024}
+    assert websocket_message(host, 2 * 1024 * 1024) == {"closed": 1009}
+    assert curl(host, f"{ORIGIN}/health/").status == 200
+    assert websocket_message(host, 1024) == {"echoed": 1024}
+
+
 def test_static_file_has_caching_headers(host):
     response = curl(host, f"{ORIGIN}/static/core/site.css")
     assert response.status == 200
@@ -123,8 +188,76 @@ def test_static_file_has_caching_headers(host):
     assert "asgi.stack demo stylesheet" in response.body
 
 
+STYLESHEET = "/static/core/site.css"
+
+
+@pytest.mark.parametrize(("encoding", "decoder"), [("br", "brotli -dc"), ("gzip", "gzip -dc")])
+def test_static_files_go_compressed_to_clients_that_accept_it(host, encoding, decoder):
+    """The copies made at deploy (django_app_precompress_static) go as they are: smaller, the same once decoded."""
+    plain = curl(host, f"{ORIGIN}{STYLESHEET}")
+    assert plain.status == 200
+    assert "content-encoding" not in plain.headers
+    packed = curl(host, f"{ORIGIN}{STYLESHEET}", "--header", f"Accept-Encoding: {encoding}", "--output", "/tmp/packed")
+    assert packed.status == 200
+    assert packed.headers["content-encoding"] == encoding
+    assert packed.headers["content-type"] == "text/css"
+    # Caches keep one copy per encoding; no header goes twice.
+    for response in (plain, packed):
+        assert response.headers["vary"] == "Accept-Encoding"
+        names = [name for name, _value in response.header_lines]
+        assert sorted({name for name in names if names.count(name) > 1}) == []
+    size = int(host.check_output("stat -c %s /tmp/packed"))
+    assert size < len(plain.body.encode()) * 0.7, f"{encoding}: {size} bytes of {len(plain.body.encode())}"
+    assert host.check_output(f"{decoder} /tmp/packed") == plain.body.strip()
+
+
+def test_hashed_static_files_are_kept_a_year_and_others_briefly(host):
+    """The page links its stylesheet by a name with the content's hash (ManifestStaticFilesStorage): immutable."""
+    page = curl(host, f"{ORIGIN}/").body
+    found = re.search(r'href="(/static/core/site\.[0-9a-f]{12}\.css)"', page)
+    assert found, page
+    hashed = curl(host, f"{ORIGIN}{found.group(1)}")
+    assert hashed.status == 200
+    assert "asgi.stack demo stylesheet" in hashed.body
+    assert hashed.headers["cache-control"] == "public, max-age=31536000, immutable"
+    plain = curl(host, f"{ORIGIN}{STYLESHEET}")
+    assert plain.headers["cache-control"] == "public, max-age=604800"
+
+
+def upload(host, mebibytes: int):
+    """A file of this size posted through nginx with the demo's upload form (CSRF token and cookie)."""
+    host.run(f"head -c {mebibytes * 1024 * 1024} /dev/urandom > /tmp/upload.bin")
+    form = curl(host, f"{ORIGIN}/upload/", "--cookie-jar", "/tmp/upload.jar")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.body).group(1)
+    return curl(
+        host,
+        f"{ORIGIN}/upload/",
+        "--cookie",
+        "/tmp/upload.jar",
+        "--referer",
+        f"{ORIGIN}/upload/",
+        "--form",
+        f"csrfmiddlewaretoken={token}",
+        "--form",
+        "file=@/tmp/upload.bin",
+    )
+
+
+def test_an_upload_of_a_few_mebibytes_goes_through(host):
+    response = upload(host, 4)
+    assert response.status == 200, response.body
+    sent = host.check_output("sha256sum /tmp/upload.bin").split()[0]
+    assert json.loads(response.body) == {"size": 4 * 1024 * 1024, "sha256": sent}
+
+
+def test_an_upload_over_the_body_limit_is_refused_with_413(host):
+    """nginx_proxy_client_max_body_size (10m by default): nginx answers 413; the app stays up."""
+    assert upload(host, 11).status == 413
+    assert curl(host, f"{ORIGIN}/health/").status == 200
+
+
 def test_static_file_is_served_by_nginx_not_django(host):
-    units = " ".join(SERVICES + ([] if KIND == "daphne" else [f"{UNIT}.socket"]))
+    units = " ".join(SERVICES + ([f"{UNIT}.socket"] if TRAITS["socket_activation"] else []))
     host.run(f"systemctl stop {units}")
     try:
         assert curl(host, f"{ORIGIN}/").status == 502
@@ -153,6 +286,23 @@ def test_nginx_proxies_to_the_chosen_kinds_sockets_only(host):
     servers = [line.split()[1] for line in listed.splitlines() if line.strip().startswith("server ")]
     # Each socket is listed three times (see nginx_proxy's site.conf.j2).
     assert servers == [f"unix:{socket}" for socket in SOCKETS * 3]
+
+
+def test_systemd_analyze_security_scores_nginx_2_5_or_lower(host):
+    """The sandbox, a drop-in beside the distribution's unit: its score printed; the workers still run as www-data."""
+    verdict = host.check_output("systemd-analyze security --no-pager nginx.service | tail -n 1")
+    score = float(re.search(r": (\d+\.\d+) ", verdict).group(1))
+    print(f"systemd-analyze security nginx.service: {score}")
+    assert score <= 2.5, verdict
+    assert "/etc/systemd/system/nginx.service.d/asgi-stack-hardening.conf" in host.check_output(
+        "systemctl show -p DropInPaths --value nginx.service"
+    )
+    workers = host.check_output("ps -o user= --ppid $(systemctl show -p MainPID --value nginx.service)").split()
+    assert workers and set(workers) == {"www-data"}
+    # The master keeps of root's powers only what the drop-in lists (six capabilities).
+    master = host.check_output("systemctl show -p MainPID --value nginx.service")
+    bounding = int(host.check_output(f"awk '/^CapBnd/ {{print $2}}' /proc/{master}/status"), 16)
+    assert bin(bounding).count("1") == 6, hex(bounding)
 
 
 def test_configuration_passes_nginx_t(host):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import UNIT, run_site
+from conftest import KINDS, UNIT, molecule_host, run_site
 
 pytestmark = pytest.mark.validation
 
@@ -47,7 +47,7 @@ CASES = {
     ),
     "server_kind_unknown": (
         {"asgi_server_kind": "waitress"},
-        ["asgi_server_kind", "gunicorn_uvicorn, uvicorn, daphne, hypercorn", "waitress"],
+        ["asgi_server_kind", ", ".join(KINDS), "waitress"],
     ),
     "daphne_with_workers": (
         {"asgi_server_kind": "daphne", "asgi_server_workers": 4},
@@ -94,6 +94,10 @@ CASES = {
         {"asgi_server_socket": "/run/demo/asgi.sock"},
         ["asgi_server_socket", "'/run/demo/asgi.sock'", f"/run/{UNIT}/asgi.sock", "never share"],
     ),
+    "precompress_extension_with_a_dot": (
+        {"django_app_precompress_static": ["css", ".js", "*"]},
+        ["django_app_precompress_static", '[".js", "*"]', "without the dot"],
+    ),
     "source_excludes_with_a_path": (
         {"django_app_source_excludes": [".git", "static/build"]},
         ["django_app_source_excludes", '["static/build"]', "no '/'"],
@@ -130,6 +134,14 @@ CASES = {
         ["nginx_proxy_hide_response_headers", "header names", "X-A; add_header Evil 1"],
     ),
     "tls_profile_unknown": ({"nginx_proxy_tls_profile": "old"}, ["nginx_proxy_tls_profile", "modern, intermediate"]),
+    "websocket_limit_off": (
+        {"asgi_server_websocket_max_message_size": 0},
+        ["asgi_server_websocket_max_message_size", "1024 or more", "'0'"],
+    ),
+    "server_tls_profile_unknown": (
+        {"asgi_server_kind": "hypercorn", "asgi_server_tls": True, "asgi_server_tls_profile": "old"},
+        ["asgi_server_tls_profile", "modern, intermediate", "old"],
+    ),
     "nginx_directive_leaves_its_block": (
         {"nginx_proxy_server_directives": ["return 204; } server { listen 8080;"]},
         ["nginx_proxy_server_directives", "without '{' or '}'", "listen 8080"],
@@ -209,17 +221,6 @@ def host_is_untouched(host) -> None:
     assert not host.package("python3-venv").is_installed
     assert not host.package("redis-server").is_installed
     assert not host.package("postgresql").is_installed
-
-
-def molecule_host() -> tuple[str, dict]:
-    """The scenario's host and how Ansible reaches it, from molecule's inventory."""
-    inventory = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
-    for path in sorted(inventory.glob("*.yml")):
-        data = yaml.safe_load(path.read_text()) or {}
-        hosts = (data.get("all") or {}).get("hosts") or {}
-        for name, variables in hosts.items():
-            return name, {key: value for key, value in (variables or {}).items() if key.startswith("ansible_")}
-    raise AssertionError(f"no host in molecule's inventory {inventory}")
 
 
 @pytest.fixture(scope="module")

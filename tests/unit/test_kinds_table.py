@@ -5,9 +5,11 @@ command line in templates/exec/<kind>.j2 and its packages in asgi_server_package
 """
 
 import itertools
+import re
 import sys
 from pathlib import Path
 
+import jinja2
 import pytest
 import yaml
 
@@ -80,6 +82,44 @@ def test_a_kind_runs_its_helper(kind):
     """A kind's command line names its helper module, and a kind without one names none."""
     command = (ROLE / "templates" / "exec" / f"{kind}.j2").read_text()
     assert ("kind.python_helper" in command) == ("python_helper" in TABLE[kind])
+
+
+class Placeholder(jinja2.Undefined):
+    """Any other variable: a number or a word, as the template needs."""
+
+    def __str__(self) -> str:
+        return "1"
+
+    def __int__(self) -> int:
+        return 1
+
+    def __bool__(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_kinds_command_line_renders_to_unit_lines(kind):
+    """Rendered as Ansible renders templates (trim_blocks), each line is a comment, a setting or a continuation."""
+    jinja = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(ROLE / "templates"), trim_blocks=True, undefined=Placeholder
+    )
+    values = {
+        "kind": {**TABLE[kind], "reload_signal": TABLE[kind]["reload_signal"]},
+        "venv": "/srv/demo/venvs/v",
+        "asgi_server_extra_args": ["--extra-one", "--extra-two"],
+        "asgi_server_tls": kind in ("hypercorn",),
+        "asgi_server_tls_http3": True,
+        "asgi_server_tls_profile": "modern",
+        "__asgi_server_tls": {"minimum": "TLSv1.3", "ciphers": [], "curves": ["X25519"]},
+    }
+    rendered = jinja.get_template(f"exec/{kind}.j2").render(values)
+    lines = rendered.splitlines()
+    assert any(line.startswith("ExecStart=") for line in lines)
+    for number, line in enumerate(lines):
+        continued = number > 0 and lines[number - 1].endswith("\\")
+        assert continued or line.startswith("#") or re.match(r"^[A-Z][A-Za-z]+=", line) or not line, line
+        assert line.startswith("#") or "#" not in line, f"a comment joined to a setting: {line}"
+    assert "--extra-one" in rendered and "--extra-two" in rendered
 
 
 def test_the_readme_shows_the_table():

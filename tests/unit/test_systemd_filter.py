@@ -128,8 +128,8 @@ def test_a_kind_keeps_its_own_helpers_and_retires_the_others(kind):
 
 
 def test_helpers_of_an_unknown_kind_are_refused():
-    with pytest.raises(AnsibleFilterError, match="no kind 'granian'"):
-        systemd.server_helpers(TABLE, "granian", LIB, SIGNAL)
+    with pytest.raises(AnsibleFilterError, match="no kind 'waitress'"):
+        systemd.server_helpers(TABLE, "waitress", LIB, SIGNAL)
 
 
 def test_a_kind_with_one_instance_runs_one_service_on_the_socket():

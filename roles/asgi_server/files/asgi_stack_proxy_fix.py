@@ -1,6 +1,8 @@
 # Managed by asgi.stack.asgi_server.
 """The application named by ASGI_STACK_APPLICATION, behind hypercorn's ProxyFixMiddleware; a stop that drops nothing.
 
+On hypercorn's own TLS port, the lowest protocol of the host's Mozilla profile (the end of this module).
+
 hypercorn has no list of trusted proxies. Its unix socket is reachable by
 nginx alone, which sets X-Forwarded-For and X-Forwarded-Proto itself, so one
 trusted hop gives Django the client's address and scheme. Requests that reach
@@ -32,11 +34,13 @@ before it serves, which is when the classes below replace its own.
 import asyncio
 import dataclasses
 import os
+import ssl
 from importlib import import_module
 
 import h2.events
 import h2.settings
 import hypercorn.asyncio.run
+import hypercorn.config
 import hypercorn.protocol
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.events import Updated
@@ -155,3 +159,24 @@ hypercorn.asyncio.run.worker_serve = worker_serve
 hypercorn.asyncio.run.TCPServer = StoppingTCPServer
 hypercorn.protocol.H2Protocol = StoppingH2Protocol
 hypercorn.protocol.H11Protocol = StoppingH11Protocol
+
+
+# The lowest TLS protocol of the host's Mozilla profile (ASGI_STACK_TLS_MINIMUM,
+# TLSv1.3 for modern) on hypercorn's own TLS port: hypercorn sets TLS 1.2.
+_create_ssl_context = hypercorn.config.Config.create_ssl_context
+
+
+def create_ssl_context(self):
+    context = _create_ssl_context(self)
+    minimum = os.environ.get("ASGI_STACK_TLS_MINIMUM")
+    if context is not None and minimum:
+        context.minimum_version = ssl.TLSVersion[minimum.replace(".", "_")]
+    return context
+
+
+hypercorn.config.Config.create_ssl_context = create_ssl_context
+
+# The largest WebSocket message (ASGI_STACK_WS_MAX_SIZE), which hypercorn
+# takes from a settings file only: its default, for every connection.
+if "ASGI_STACK_WS_MAX_SIZE" in os.environ:
+    hypercorn.config.Config.websocket_max_message_size = int(os.environ["ASGI_STACK_WS_MAX_SIZE"])

@@ -25,7 +25,9 @@ command (``python -m asgi_stack_uvicorn``, which takes uvicorn's arguments).
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import ClassVar
 
 from uvicorn.protocols.http import h11_impl, httptools_impl
 
@@ -82,10 +84,17 @@ try:
 except ImportError:  # uvicorn alone
     _UvicornWorker = None
 
+# The largest WebSocket message of the unit (ASGI_STACK_WS_MAX_SIZE), for
+# the worker; uvicorn alone takes it on its command line (--ws-max-size).
+_LIMIT = os.environ.get("ASGI_STACK_WS_MAX_SIZE")
+_WEBSOCKET_LIMIT = {"ws_max_size": int(_LIMIT)} if _LIMIT else {}
+
 if _UvicornWorker is not None:
 
     class UvicornWorker(_UvicornWorker):
-        """gunicorn's uvicorn worker, with the graceful stop above."""
+        """gunicorn's uvicorn worker, with the graceful stop above and the largest WebSocket message of the unit."""
+
+        CONFIG_KWARGS: ClassVar[dict] = {**_UvicornWorker.CONFIG_KWARGS, **_WEBSOCKET_LIMIT}
 
 
 if __name__ == "__main__":
