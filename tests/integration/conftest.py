@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shlex
 import subprocess
 import tempfile
@@ -71,6 +72,8 @@ def unit_files_of(kind: str) -> list[str]:
 UNIT = unit_of(KIND)
 SERVICES = services_of(KIND)
 SERVICE = SERVICES[0]
+# The services and, for a socket-activated kind, the socket unit: what runs.
+UNITS = SERVICES + ([f"{UNIT}.socket"] if TRAITS.get("socket_activation") else [])
 SOCKETS = sockets_of(KIND)
 SOCKET = SOCKETS[0]
 # In the test inventory a kind that can terminate TLS itself (hypercorn) does
@@ -273,6 +276,14 @@ def molecule_host() -> tuple[str, dict]:
         for name, variables in hosts.items():
             return name, {key: value for key, value in (variables or {}).items() if key.startswith("ansible_")}
     raise AssertionError(f"no host in molecule's inventory {inventory}")
+
+
+def exposure(host, unit: str) -> float:
+    """``systemd-analyze security``'s exposure score of a unit (0 safest, 10 least safe), printed."""
+    verdict = host.check_output(f"systemd-analyze security --no-pager {unit} | tail -n 1")
+    score = float(re.search(r": (\d+\.\d+) ", verdict).group(1))
+    print(f"systemd-analyze security {unit}: {score}")
+    return score
 
 
 def sslyze(host, port: int, profile: str) -> subprocess.CompletedProcess:

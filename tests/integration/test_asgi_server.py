@@ -1,7 +1,6 @@
 """The ASGI server as asgi_server runs it: units, socket, processes, restarts."""
 
 import json
-import re
 import time
 
 import pytest
@@ -18,7 +17,9 @@ from conftest import (
     SOCKETS,
     TRAITS,
     UNIT,
+    UNITS,
     current_main_pid,
+    exposure,
     services_of,
     unit_files_of,
     unit_of,
@@ -38,7 +39,7 @@ def through_socket(host, path: str, *headers: str) -> dict:
 
 def test_socket_and_service_are_enabled_and_running(host):
     # A kind without socket activation (daphne) binds its sockets itself.
-    for unit in SERVICES + ([f"{UNIT}.socket"] if TRAITS["socket_activation"] else []):
+    for unit in UNITS:
         service = host.service(unit)
         assert service.is_enabled, unit
         assert service.is_running, unit
@@ -130,10 +131,7 @@ def test_service_is_sandboxed(host):
 def test_systemd_analyze_security_scores_each_service_1_5_or_lower(host):
     """systemd-analyze's exposure score (0 safest, 10 least safe), printed for each service of the kind."""
     for service in SERVICES:
-        verdict = host.check_output(f"systemd-analyze security --no-pager {service} | tail -n 1")
-        score = float(re.search(r": (\d+\.\d+) ", verdict).group(1))
-        print(f"systemd-analyze security {service}: {score}")
-        assert score <= 1.5, verdict
+        assert exposure(host, service) <= 1.5, service
 
 
 def test_server_logs_no_error_since_it_started(host):

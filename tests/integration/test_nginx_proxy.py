@@ -11,13 +11,12 @@ from conftest import (
     KIND,
     KINDS,
     ORIGIN,
-    SERVICES,
     SOCKETS,
-    TRAITS,
-    UNIT,
+    UNITS,
     curl,
     curl_http3,
     curl_json,
+    exposure,
     sslyze,
 )
 
@@ -257,7 +256,7 @@ def test_an_upload_over_the_body_limit_is_refused_with_413(host):
 
 
 def test_static_file_is_served_by_nginx_not_django(host):
-    units = " ".join(SERVICES + ([f"{UNIT}.socket"] if TRAITS["socket_activation"] else []))
+    units = " ".join(UNITS)
     host.run(f"systemctl stop {units}")
     try:
         assert curl(host, f"{ORIGIN}/").status == 502
@@ -290,10 +289,7 @@ def test_nginx_proxies_to_the_chosen_kinds_sockets_only(host):
 
 def test_systemd_analyze_security_scores_nginx_2_5_or_lower(host):
     """The sandbox, a drop-in beside the distribution's unit: its score printed; the workers still run as www-data."""
-    verdict = host.check_output("systemd-analyze security --no-pager nginx.service | tail -n 1")
-    score = float(re.search(r": (\d+\.\d+) ", verdict).group(1))
-    print(f"systemd-analyze security nginx.service: {score}")
-    assert score <= 2.5, verdict
+    assert exposure(host, "nginx.service") <= 2.5
     assert "/etc/systemd/system/nginx.service.d/asgi-stack-hardening.conf" in host.check_output(
         "systemctl show -p DropInPaths --value nginx.service"
     )

@@ -12,7 +12,17 @@ import subprocess
 import time
 
 import pytest
-from conftest import CA_FILE, ENV_FILE, KIND, KINDS, ORIGIN, SERVICES, SOCKETS, TLS_DIR, TRAITS, UNIT, curl
+from conftest import (
+    CA_FILE,
+    ENV_FILE,
+    KIND,
+    KINDS,
+    ORIGIN,
+    SOCKETS,
+    TLS_DIR,
+    UNITS,
+    curl,
+)
 
 # One run proves it: Debian 13, the first kind, reached with docker exec (a restart of the
 # container keeps its name; a host reached over SSH may come back on another port).
@@ -34,7 +44,7 @@ def kept(host) -> dict[str, str]:
 
 
 def test_a_reboot_brings_back_the_site_as_it_was(host):
-    units = ["nginx.service", *SERVICES] + ([f"{UNIT}.socket"] if TRAITS["socket_activation"] else [])
+    units = ["nginx.service", *UNITS]
     before = kept(host)
     # /run is emptied by a boot: this file must be gone after.
     host.run("touch /run/asgi-stack-before-reboot")
