@@ -81,6 +81,9 @@ SOCKET = SOCKETS[0]
 SERVER_TLS = TRAITS.get("tls", False)
 KEY_GROUP = APP if SERVER_TLS else "root"
 TLS_DIR = "/etc/asgi-stack/tls/site"
+# Mozilla's TLS profile the scenario deploys: modern, the default, but for
+# nginx_proxy's scenario (its molecule.yml).
+TLS_PROFILE = os.environ.get("ASGI_STACK_TLS_PROFILE", "modern")
 CA_FILE = f"{TLS_DIR}/ca.pem"
 ORIGIN = "https://localhost"
 
