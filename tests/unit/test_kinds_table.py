@@ -122,6 +122,34 @@ def test_a_kinds_command_line_renders_to_unit_lines(kind):
     assert "--extra-one" in rendered and "--extra-two" in rendered
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_kinds_whole_unit_renders_to_unit_lines(kind):
+    """The service template with the kind's command line included: no setting joined to a comment or another."""
+    jinja = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(ROLE / "templates"), trim_blocks=True, undefined=Placeholder
+    )
+    values = {
+        "__asgi_server_kind": TABLE[kind],
+        "__asgi_server_release": {"venv": "/srv/demo/venvs/v", "path": "/srv/demo/releases/r", "id": "r"},
+        "asgi_server_kind": kind,
+        "asgi_server_extra_args": [],
+        "asgi_server_writable_paths": ["/srv/demo/shared/media"],
+        "asgi_server_tls": False,
+        "asgi_server_graceful_timeout": 30,
+        "ansible_managed": "Ansible managed",
+    }
+    jinja.filters["comment"] = lambda text: f"# {text}"
+    lines = jinja.get_template("asgi.service.j2").render(values).splitlines()
+    assert "[Service]" in lines and "[Install]" in lines
+    for number, line in enumerate(lines):
+        continued = number > 0 and lines[number - 1].endswith("\\")
+        setting = re.match(r"^\[[A-Za-z]+\]$|^[A-Z][A-Za-z]+=", line)
+        assert continued or not line or line.startswith("#") or setting, line
+        assert line.startswith("#") or "#" not in line.replace("$$", ""), f"a comment joined to a setting: {line}"
+    starts = [line for line in lines if line.startswith(("ExecStartPre=", "ExecStartPost="))]
+    assert bool(starts) == (not TABLE[kind]["socket_activation"]), starts
+
+
 def test_the_readme_shows_the_table():
     readme = (ROOT / "README.md").read_text()
     assert kinds_table.readme_with_table(readme) == readme, "run tests/harness/kinds_table.py readme --write README.md"
