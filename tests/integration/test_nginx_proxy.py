@@ -183,9 +183,15 @@ def websocket_message(host, size: int) -> dict:
 
 
 def test_a_websocket_message_over_the_limit_closes_the_connection_and_the_server_stays_up(host):
-    """asgi_server_websocket_max_message_size (1 MiB by default) holds for every kind: 1009, message too big."""
+    """asgi_server_websocket_max_message_size (1 MiB by default) holds for every kind: the message is refused.
+
+    The connection closes with 1009 (message too big), or, with daphne, is dropped without a close frame
+    (autobahn fails a connection by dropping it).
+    """
     assert websocket_message(host, 512 * 1024) == {"echoed": 512 * 1024}
-    assert websocket_message(host, 2 * 1024 * 1024) == {"closed": 1009}
+    refused = websocket_message(host, 2 * 1024 * 1024)
+    print(f"a 2 MiB message to {KIND}: {refused}")
+    assert refused in ({"closed": 1009}, {"closed": None}), refused
     assert curl(host, f"{ORIGIN}/health/").status == 200
     assert websocket_message(host, 1024) == {"echoed": 1024}
 
