@@ -72,6 +72,12 @@ def unit_files_of(kind: str) -> list[str]:
 UNIT = unit_of(KIND)
 SERVICES = services_of(KIND)
 SERVICE = SERVICES[0]
+# Tests that one run proves for every kind: the Debian 12 host (over SSH,
+# with PostgreSQL and Redis) once it serves gunicorn_uvicorn.
+ON_DEBIAN_12_ONCE = pytest.mark.skipif(
+    os.environ.get("ASGI_STACK_DISTRO") != "debian12" or KIND != "gunicorn_uvicorn",
+    reason="runs once, on Debian 12 with gunicorn_uvicorn",
+)
 # The services and, for a socket-activated kind, the socket unit: what runs.
 UNITS = SERVICES + ([f"{UNIT}.socket"] if TRAITS.get("socket_activation") else [])
 SOCKETS = sockets_of(KIND)

@@ -9,20 +9,12 @@ deploy left it, with the page served.
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from conftest import APP, APP_HOME, ENV_FILE, MANAGE, ORIGIN, SOCKET, UNIT, curl, run_site
+from conftest import APP, APP_HOME, ENV_FILE, MANAGE, ON_DEBIAN_12_ONCE, ORIGIN, SOCKET, UNIT, curl, run_site
 
 # One run proves it for all: the probe does not depend on the kind or the
 # distribution. The Debian 12 run with the default kind (over SSH in the suite).
-pytestmark = [
-    pytest.mark.repair,
-    pytest.mark.skipif(
-        os.environ.get("ASGI_STACK_DISTRO") != "debian12" or UNIT != f"{APP}-gunicorn-uvicorn",
-        reason="runs once, on Debian 12 with gunicorn_uvicorn",
-    ),
-]
+pytestmark = [pytest.mark.repair, ON_DEBIAN_12_ONCE]
 
 SITE = f"/etc/nginx/sites-available/{APP}.conf"
 SITE_LINK = f"/etc/nginx/sites-enabled/{APP}.conf"

@@ -7,22 +7,15 @@ of its environment, the PostgreSQL and Redis passwords, and one more that the de
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import uuid
 
 import pytest
 import yaml
-from conftest import APP, ENV_FILE, ORIGIN, ROOT, UNIT, curl, run_playbook
+from conftest import ENV_FILE, ON_DEBIAN_12_ONCE, ORIGIN, ROOT, curl, run_playbook
 
 # One run proves it for all kinds: on the Debian 12 host, which also runs PostgreSQL and Redis.
-pytestmark = [
-    pytest.mark.secrets,
-    pytest.mark.skipif(
-        os.environ.get("ASGI_STACK_DISTRO") != "debian12" or UNIT != f"{APP}-gunicorn-uvicorn",
-        reason="runs once, on Debian 12 with gunicorn_uvicorn, PostgreSQL and Redis",
-    ),
-]
+pytestmark = [pytest.mark.secrets, ON_DEBIAN_12_ONCE]
 
 HARNESS = ROOT / "tests" / "harness" / "group_vars"
 
