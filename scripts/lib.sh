@@ -85,7 +85,8 @@ ensure_image() {
 # Wheels for the test hosts' virtualenvs, fetched from the index once per suite
 # run, by the hosts' own Python (so for their Python version, C library and
 # environment markers) running this virtualenv's pip: the demo project's
-# requirements and every server kind's packages (asgi_server's defaults). The
+# requirements, every server kind's packages (asgi_server's defaults) and the
+# benchmark's WebSocket client (benchmark's defaults). The
 # suite's hosts then install from this directory and not the index
 # (tests/harness/pip-wheels.conf), so that a virtualenv costs no downloads.
 # pip skips the files it already has; the index stays the source of truth.
@@ -106,6 +107,8 @@ print((root / "tests/demo_project/requirements.txt").read_text().strip())
 defaults = yaml.safe_load((root / "roles/asgi_server/defaults/main.yml").read_text())
 for packages in defaults["asgi_server_packages"].values():
     print("\n".join(packages))
+benchmark = yaml.safe_load((root / "roles/benchmark/defaults/main.yml").read_text())
+print("\n".join(benchmark["benchmark_python_packages"]))
 PY
   docker run --rm -v "$pip:/opt/pip/pip:ro" -v "$dir:/wheels" "asgi-stack/$distro" \
     env PYTHONPATH=/opt/pip python3 -m pip download -q --disable-pip-version-check -d /wheels -r /wheels/requirements.txt

@@ -71,6 +71,27 @@ def server_units(entry: Mapping[str, Any], unit: str, socket: str, instance_sock
     }
 
 
+def kind_services(kinds: Mapping[str, Mapping[str, Any]], prefix: str) -> dict[str, str]:
+    """Each kind's first service (``demo-uvicorn.service``, ``demo-daphne@1.service``): it runs when the kind does."""
+    services = {}
+    for kind, entry in kinds.items():
+        numbers = _instances(entry)
+        unit = server_unit(prefix, kind)
+        services[kind] = f"{unit}@{numbers[0]}.service" if numbers else f"{unit}.service"
+    return services
+
+
+def running_kind(kinds: Mapping[str, Mapping[str, Any]], prefix: str, units: Mapping[str, Mapping[str, str]]) -> str:
+    """The kind whose first service is active in ``units`` (as asgi.stack.host_info reads them); '' when none is.
+
+    A deploy leaves one kind running (asgi_server retires the others), so the first found is the one.
+    """
+    for kind, service in kind_services(kinds, prefix).items():
+        if units.get(service, {}).get("ActiveState") == "active":
+            return kind
+    return ""
+
+
 def _leftovers(unit: str, layout: Mapping[str, str]) -> tuple[list[str], list[str]]:
     """A kind's unit files, and the other files and directories it leaves."""
     try:
@@ -174,4 +195,6 @@ class FilterModule:
             "retire_candidates": retire_candidates,
             "retire_plan": retire_plan,
             "server_helpers": server_helpers,
+            "kind_services": kind_services,
+            "running_kind": running_kind,
         }

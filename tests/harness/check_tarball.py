@@ -15,7 +15,7 @@ import tarfile
 # The top level of the tarball: what a collection ships (ansible-galaxy adds the two JSON files).
 SHIPPED = {
     "CHANGELOG.rst", "FILES.json", "LICENSE", "MANIFEST.json", "README.md",
-    "changelogs", "inventories", "meta", "playbooks", "plugins", "roles",
+    "changelogs", "docs", "inventories", "meta", "playbooks", "plugins", "roles",
 }  # fmt: skip
 LEFT_OUT = re.compile(r"(?<![\w.-])(tests|scripts|molecule|\.ci)/")
 DOCUMENTS = (".md", ".rst")

@@ -78,6 +78,12 @@ ON_DEBIAN_12_ONCE = pytest.mark.skipif(
     os.environ.get("ASGI_STACK_DISTRO") != "debian12" or KIND != "gunicorn_uvicorn",
     reason="runs once, on Debian 12 with gunicorn_uvicorn",
 )
+# Tests that one run proves for every kind on Debian 13 (HTTP/3 there): the
+# Debian 13 run with gunicorn_uvicorn.
+ON_DEBIAN_13_ONCE = pytest.mark.skipif(
+    os.environ.get("ASGI_STACK_DISTRO") != "debian13" or KIND != "gunicorn_uvicorn",
+    reason="runs once, on Debian 13 with gunicorn_uvicorn",
+)
 # The services and, for a socket-activated kind, the socket unit: what runs.
 UNITS = SERVICES + ([f"{UNIT}.socket"] if TRAITS.get("socket_activation") else [])
 SOCKETS = sockets_of(KIND)
@@ -106,6 +112,7 @@ MARKERS = {
     "reboot": "after a reboot the host serves the app as the deploy left it",
     "secrets": "no secret in a deploy's output at any verbosity, nor in a file anyone may read",
     "cluster": "the app on several hosts behind a balancer, with rolling deploys",
+    "benchmark": "playbooks/benchmark.yml measures the kinds asked for and leaves the host as it found it",
 }
 
 
@@ -354,3 +361,45 @@ def run_playbook(playbook: str, extra_vars: dict, *options: str) -> subprocess.C
             timeout=900,
             check=False,
         )
+
+
+def run_with_inventory(
+    playbook: str, groups: dict, limit: str, directory: Path, *options: str, timeout: int = 900
+) -> subprocess.CompletedProcess:
+    """One of playbooks/ with molecule's inventory and one of the test's own (``groups``, written into
+    ``directory``), limited to ``limit``: hosts of the test's own, such as a host per bad-input case, each the
+    scenario's container under another name."""
+    inventory = directory / "inventory.yml"
+    inventory.write_text(yaml.safe_dump(groups))
+    return subprocess.run(
+        [
+            "ansible-playbook",
+            *("-i", str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"), "-i", str(inventory)),
+            *("--limit", limit, *options, str(ROOT / "playbooks" / playbook)),
+        ],
+        capture_output=True,
+        check=False,
+        text=True,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
+        timeout=timeout,
+    )
+
+
+# A host's line in the play recap, and its unreachable count.
+RECAP = re.compile(r"^(case-\S+)\s*:.*unreachable=(\d+)", re.M)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+FATAL = re.compile(r"^(?:fatal|failed): \[(case-[^\]]+)\]")
+
+
+def failures_of(output: str) -> dict[str, str]:
+    """Each host's failure as the default callback prints it: the error (even of a no_log task) and the result."""
+    failures: dict[str, str] = {}
+    block: list[str] = []
+    for line in ANSI.sub("", output).splitlines():
+        if line.startswith(("TASK [", "ok: ", "skipping: ", "changed: ", "included: ")):
+            block = []
+        block.append(line)
+        if found := FATAL.match(line):
+            failures[found[1]] = failures.get(found[1], "") + "\n".join(block)
+            block = []
+    return failures

@@ -9,14 +9,10 @@ so one run proves them all.
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import KINDS, UNIT, molecule_host, run_site
+from conftest import KINDS, RECAP, UNIT, failures_of, molecule_host, run_site, run_with_inventory
 
 pytestmark = pytest.mark.validation
 
@@ -213,6 +209,33 @@ BALANCER = {
 }
 
 
+# Cases of playbooks/benchmark.yml: its own variables, and the host's with a
+# kind it would deploy. Each as a host of its own in one run, as above.
+BENCHMARK_CASES = {
+    "benchmark_kind_unknown": (
+        {"benchmark_kinds": ["uvicorn", "waitress"]},
+        ["benchmark_kinds", '["uvicorn", "waitress"]', "waitress is no server kind", ", ".join(KINDS)],
+    ),
+    "benchmark_concurrency_zero": (
+        {"benchmark_concurrency": [0, 16]},
+        ["benchmark_concurrency", "[0, 16]", "each 1 or more"],
+    ),
+    "benchmark_url_of_another_host": (
+        {"benchmark_urls": [{"name": "elsewhere", "path": "https://www.example.org/"}]},
+        ["benchmark_urls", "elsewhere", "'https://www.example.org/'", "no scheme or host"],
+    ),
+    "benchmark_versus_unknown": (
+        {"benchmark_urls": [{"name": "json", "path": "/whoami/", "versus": "nginx"}]},
+        ["benchmark_urls", "json's versus is 'nginx'", "another of the URLs"],
+    ),
+    "benchmark_duration_zero": ({"benchmark_duration": 0}, ["benchmark_duration", "'0'", "1 or more"]),
+    "benchmark_kind_refused_with_the_site": (
+        {"benchmark_kinds": ["daphne"], "asgi_server_workers": 4},
+        ["asgi_server_workers", "daphne runs one process"],
+    ),
+}
+
+
 def host_is_untouched(host) -> None:
     assert not host.file("/srv/demo").exists
     assert not host.file("/etc/demo").exists
@@ -221,6 +244,9 @@ def host_is_untouched(host) -> None:
     assert not host.package("python3-venv").is_installed
     assert not host.package("redis-server").is_installed
     assert not host.package("postgresql").is_installed
+    # The benchmark's load generators.
+    assert not host.package("nghttp2-client").is_installed
+    assert not host.file("/opt/asgi-stack-benchmark").exists
 
 
 @pytest.fixture(scope="module")
@@ -236,28 +262,13 @@ def results(tmp_path_factory) -> dict[str, str]:
         f"case-{case}": {**connection, **BALANCER, **extra_vars}
         for case, (extra_vars, _dummy) in BALANCER_CASES.items()
     }
-    inventory = tmp_path_factory.mktemp("cases") / "cases.yml"
     # Every case's host is also a database and a Redis host (the harness gives
     # the groups good passwords), so that their cases are checked as site.yml
     # checks them.
     groups = {group: {"hosts": dict.fromkeys(cases)} for group in ("asgi_db", "asgi_redis")}
     groups["asgi_app"] = {"hosts": cases}
     groups["asgi_balancer"] = {"hosts": balancers}
-    inventory.write_text(yaml.safe_dump(groups))
-    root = Path(__file__).resolve().parents[2]
-    run = subprocess.run(
-        [
-            "ansible-playbook",
-            *("-i", str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"), "-i", str(inventory)),
-            *("--limit", "case-*", "--forks", "10"),
-            str(root / "playbooks" / "site.yml"),
-        ],
-        capture_output=True,
-        check=False,
-        text=True,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
-        timeout=900,
-    )
+    run = run_with_inventory("site.yml", groups, "case-*", tmp_path_factory.mktemp("cases"), "--forks", "10")
     assert run.returncode != 0, "every case was accepted"
     recap = dict(RECAP.findall(run.stdout))
     assert set(recap) == set(cases) | set(balancers), run.stdout[-3000:]
@@ -271,26 +282,6 @@ def results(tmp_path_factory) -> dict[str, str]:
 
 # Where results keeps the whole output.
 OUTPUT = "(output)"
-
-
-# A host's line in the play recap, and its unreachable count.
-RECAP = re.compile(r"^(case-\S+)\s*:.*unreachable=(\d+)", re.M)
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-FATAL = re.compile(r"^(?:fatal|failed): \[(case-[^\]]+)\]")
-
-
-def failures_of(output: str) -> dict[str, str]:
-    """Each host's failure as the default callback prints it: the error (even of a no_log task) and the result."""
-    failures: dict[str, str] = {}
-    block: list[str] = []
-    for line in ANSI.sub("", output).splitlines():
-        if line.startswith(("TASK [", "ok: ", "skipping: ", "changed: ", "included: ")):
-            block = []
-        block.append(line)
-        if found := FATAL.match(line):
-            failures[found[1]] = failures.get(found[1], "") + "\n".join(block)
-            block = []
-    return failures
 
 
 @pytest.mark.parametrize("case", sorted(CASES | BALANCER_CASES))
@@ -308,21 +299,7 @@ def test_bad_input_fails_early_with_a_clear_message(host, results, case: str) ->
 
 def run_site_with(tmp_path: Path, groups: dict, limit: str) -> str:
     """site.yml with molecule's inventory and one of the test's own (groups), limited to its hosts; the output."""
-    inventory = tmp_path / "inventory.yml"
-    inventory.write_text(yaml.safe_dump(groups))
-    root = Path(__file__).resolve().parents[2]
-    run = subprocess.run(
-        [
-            "ansible-playbook",
-            *("-i", str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"), "-i", str(inventory)),
-            *("--limit", limit, str(root / "playbooks" / "site.yml")),
-        ],
-        capture_output=True,
-        check=False,
-        text=True,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
-        timeout=300,
-    )
+    run = run_with_inventory("site.yml", groups, limit, tmp_path, timeout=300)
     output = " ".join((run.stdout + run.stderr).split())
     assert run.returncode != 0, output[-3000:]
     return output
@@ -368,7 +345,28 @@ def test_app_hosts_behind_a_balancer_without_a_shared_database_are_refused(host,
     host_is_untouched(host)
 
 
-def test_no_case_changed_the_host(host, results) -> None:
+@pytest.fixture(scope="module")
+def benchmark_results(tmp_path_factory) -> dict[str, str]:
+    """Each benchmark case's error messages from one run of benchmark.yml with a host per case."""
+    name, connection = molecule_host()
+    connection.setdefault("ansible_host", name)
+    cases = {f"case-{case}": {**connection, **extra_vars} for case, (extra_vars, _dummy) in BENCHMARK_CASES.items()}
+    run = run_with_inventory("benchmark.yml", {"asgi_app": {"hosts": cases}}, "case-*", tmp_path_factory.mktemp("b"))
+    assert run.returncode != 0, "every case was accepted"
+    assert set(dict(RECAP.findall(run.stdout))) == set(cases), run.stdout[-3000:]
+    output = run.stdout + "\n" + run.stderr
+    return {host[len("case-") :]: " ".join(text.split()) for host, text in failures_of(output).items()}
+
+
+@pytest.mark.parametrize("case", sorted(BENCHMARK_CASES))
+def test_bad_benchmark_input_fails_early_with_a_clear_message(host, benchmark_results, case: str) -> None:
+    failures = benchmark_results.get(case, "")
+    assert failures, f"{case} was accepted"
+    for text in BENCHMARK_CASES[case][1]:
+        assert text in failures, f"{case}: '{text}' not in the error:\n{failures[-3000:]}"
+
+
+def test_no_case_changed_the_host(host, results, benchmark_results) -> None:
     host_is_untouched(host)
 
 

@@ -172,3 +172,19 @@ def test_the_instances_retire_plans_stop_are_those_the_kind_runs():
 def test_server_units_refuses_what_it_cannot_lay_out(unit, socket, instance_socket, entry):
     with pytest.raises(AnsibleFilterError, match="server_units"):
         systemd.server_units(entry, unit, socket, instance_socket)
+
+
+def test_each_kind_runs_as_its_first_service():
+    assert systemd.kind_services(KINDS, "demo") == {
+        "gunicorn_uvicorn": "demo-gunicorn-uvicorn.service",
+        "uvicorn": "demo-uvicorn.service",
+        "daphne": "demo-daphne@1.service",
+        "hypercorn": "demo-hypercorn.service",
+    }
+
+
+def test_the_running_kind_is_the_one_whose_service_is_active():
+    assert systemd.running_kind(KINDS, "demo", UNITS) == "uvicorn"
+    daphne = {"demo-daphne@1.service": {"ActiveState": "active"}, "demo-uvicorn.service": {"ActiveState": "inactive"}}
+    assert systemd.running_kind(KINDS, "demo", daphne) == "daphne"
+    assert systemd.running_kind(KINDS, "demo", {"demo-uvicorn.service": {"ActiveState": "failed"}}) == ""

@@ -1,0 +1,235 @@
+# Copyright: contributors to asgi.stack
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the benchmark's modules share: figures from latencies, h2load's log and summary, memory of units.
+
+The load modules (http_load, websocket_load) run on the target, the report module on the controller;
+each reduces raw measurements to the same figures, so that a row of the report reads alike for HTTP
+and WebSocket runs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+# h2load's summary line of request counts (h2load --help, "requests:").
+_COUNTS = re.compile(
+    r"requests: (?P<total>\d+) total, (?P<started>\d+) started, (?P<done>\d+) done, (?P<succeeded>\d+) succeeded, "
+    r"(?P<failed>\d+) failed, (?P<errored>\d+) errored, (?P<timeout>\d+) timeout"
+)
+
+
+def shares(concurrency: int, targets: int) -> list[int]:
+    """``concurrency`` connections shared out among ``targets`` (a server's instances) as evenly as possible."""
+    return [concurrency // targets + (1 if index < concurrency % targets else 0) for index in range(targets)]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of ``values`` (0 < fraction <= 1); 0.0 when there are none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def figures(latencies_ms: list[float], errors: int, seconds: float) -> dict:
+    """Requests, errors, throughput and latency percentiles of one run that lasted ``seconds``.
+
+    ``latencies_ms`` holds one entry per answered request (or WebSocket round trip); ``errors``
+    counts those that failed. Throughput counts answered requests only.
+    """
+    answered = len(latencies_ms)
+    return {
+        "requests": answered + errors,
+        "errors": errors,
+        "rps": round(answered / seconds, 1) if seconds > 0 else 0.0,
+        "p50_ms": round(percentile(latencies_ms, 0.50), 2),
+        "p90_ms": round(percentile(latencies_ms, 0.90), 2),
+        "p99_ms": round(percentile(latencies_ms, 0.99), 2),
+        "max_ms": round(max(latencies_ms, default=0.0), 2),
+    }
+
+
+def h2load_log(text: str, since_us: int = 0) -> tuple[list[float], dict[str, int]]:
+    """From h2load's --log-file: latencies (ms) of the answered requests, and how many of each failure.
+
+    Each line: start time (microseconds since the epoch), status (-1 for a failed stream), duration
+    (microseconds). A failure is a broken stream (counted as "broken") or an answer of 400 or more
+    (counted by its status). Requests that ended before ``since_us`` (in the warm-up) are left out, as
+    h2load leaves them out of its own counts.
+    """
+    latencies: list[float] = []
+    failures: dict[str, int] = {}
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 3:
+            continue
+        start, status, duration = int(fields[0]), int(fields[1]), int(fields[2])
+        if start + duration < since_us:
+            continue
+        if 0 < status < 400:
+            latencies.append(duration / 1000)
+        else:
+            name = "broken" if status < 0 else str(status)
+            failures[name] = failures.get(name, 0) + 1
+    return latencies, failures
+
+
+def h2load_counts(stdout: str) -> dict[str, int]:
+    """h2load's request counts from its summary (total, succeeded, failed, errored, timeout, ...)."""
+    found = _COUNTS.search(stdout)
+    if not found:
+        return {}
+    return {name: int(value) for name, value in found.groupdict().items()}
+
+
+def units_rss_kib(ps_output: str, units: list[str]) -> int:
+    """The resident memory (KiB) of every process of ``units``, from ``ps -e -o rss=,unit=``."""
+    wanted = set(units)
+    total = 0
+    for line in ps_output.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[1] in wanted and fields[0].isdigit():
+            total += int(fields[0])
+    return total
+
+
+# The report: rows are the benchmark's measurements, one per kind, URL, way
+# in (through nginx, or straight to the server), protocol and concurrency.
+# Each row: kind, url (its name), through ("nginx" or "server"), protocol,
+# concurrency, figures (as figures() makes them) and rss_mib.
+
+THROUGH_LABELS = {"nginx": "through nginx (HTTPS)", "server": "straight to the server's socket"}
+
+
+def top_concurrency(rows: list[dict]) -> int:
+    return max((row["concurrency"] for row in rows), default=0)
+
+
+def find_row(rows: list[dict], **wanted) -> dict | None:
+    return next((row for row in rows if all(row.get(key) == value for key, value in wanted.items())), None)
+
+
+def ratio(numerator: dict | None, denominator: dict | None) -> float | None:
+    """Requests per second of one row over another's, to two places; None when either is missing or 0."""
+    if not numerator or not denominator or not denominator["figures"]["rps"]:
+        return None
+    return round(numerator["figures"]["rps"] / denominator["figures"]["rps"], 2)
+
+
+def proxy_overhead(rows: list[dict]) -> dict[str, dict[str, float | None]]:
+    """Per kind and URL, at the highest concurrency: requests per second through nginx over straight to the server.
+
+    Through nginx means HTTP/1.1 for requests (as nginx speaks to the server) and the WebSocket itself;
+    1.0 means nginx costs nothing, the goal is 0.95 or more.
+    """
+    top = top_concurrency(rows)
+    result: dict[str, dict[str, float | None]] = {}
+    for row in rows:
+        if row["through"] != "server" or row["concurrency"] != top:
+            continue
+        proxied = find_row(
+            rows, kind=row["kind"], url=row["url"], through="nginx", protocol=row["protocol"], concurrency=top
+        )
+        result.setdefault(row["kind"], {})[row["url"]] = ratio(proxied, row)
+    return result
+
+
+def versus(rows: list[dict], urls: list[dict]) -> dict[str, dict[str, float | None]]:
+    """Per URL that names another (its ``versus``) and per kind: requests per second of the one over the other.
+
+    Both through nginx over HTTP/1.1 at the highest concurrency: a static file that nginx serves against
+    the same file served by Django, for example.
+    """
+    top = top_concurrency(rows)
+    result: dict[str, dict[str, float | None]] = {}
+    for url in urls:
+        if not url.get("versus"):
+            continue
+        label = f"{url['name']} / {url['versus']}"
+        for kind in dict.fromkeys(row["kind"] for row in rows):
+            mine, theirs = (
+                find_row(rows, kind=kind, url=name, through="nginx", protocol="http/1.1", concurrency=top)
+                for name in (url["name"], url["versus"])
+            )
+            result.setdefault(label, {})[kind] = ratio(mine, theirs)
+    return result
+
+
+def fastest(rows: list[dict]) -> dict[str, str]:
+    """Per URL, the kind with the most requests per second through nginx over HTTP/1.1 at the highest concurrency."""
+    top = top_concurrency(rows)
+    best: dict[str, dict] = {}
+    for row in rows:
+        if row["through"] == "nginx" and row["protocol"] in ("http/1.1", "websocket") and row["concurrency"] == top:
+            if row["url"] not in best or row["figures"]["rps"] > best[row["url"]]["figures"]["rps"]:
+                best[row["url"]] = row
+    return {url: row["kind"] for url, row in best.items()}
+
+
+def _cell(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _errors(row: dict) -> str:
+    """The failed requests, with their causes when known: ``3 (500: 2, broken: 1)``."""
+    causes = ", ".join(f"{cause}: {count}" for cause, count in sorted(row.get("failures", {}).items()))
+    return f"{row['figures']['errors']} ({causes})" if causes else str(row["figures"]["errors"])
+
+
+def markdown(rows: list[dict], urls: list[dict], about: dict) -> str:
+    """The report as Markdown: what ran where, the ratios, then a table per URL."""
+    kinds = list(dict.fromkeys(row["kind"] for row in rows))
+    lines = [
+        f"# ASGI server benchmark: {about.get('host', '')}",
+        "",
+        *(f"- {key}: {value}" for key, value in about.items() if key != "host"),
+        f"- kinds, in the order run: {', '.join(kinds)}",
+        "",
+        "Requests per second count answered requests (status below 400) in the measured seconds;",
+        "errors are broken streams and answers of 400 or more; latencies are per request (per round",
+        "trip for WebSockets); RSS is the peak resident memory of the server's processes.",
+        "",
+        f"## Proxy overhead: through nginx / straight to the server, at {top_concurrency(rows)} connections",
+        "",
+    ]
+    overhead = proxy_overhead(rows)
+    proxied_urls = list(dict.fromkeys(url for per_kind in overhead.values() for url in per_kind))
+    if proxied_urls:
+        lines += ["| kind | " + " | ".join(proxied_urls) + " |", "|---" * (len(proxied_urls) + 1) + "|"]
+        lines += [
+            f"| {kind} | " + " | ".join(_cell(overhead[kind].get(url)) for url in proxied_urls) + " |"
+            for kind in kinds
+            if kind in overhead
+        ]
+        lines.append("")
+    for label, per_kind in versus(rows, urls).items():
+        lines += [f"## {label} (requests per second, through nginx)", "", "| kind | ratio |", "|---|---|"]
+        lines += [f"| {kind} | {_cell(value)} |" for kind, value in per_kind.items()]
+        lines.append("")
+    best = fastest(rows)
+    if best:
+        lines += ["## Most requests per second through nginx, at the highest concurrency", ""]
+        lines += [f"- {url}: {kind}" for url, kind in best.items()]
+        lines.append("")
+    for url in urls:
+        mine = [row for row in rows if row["url"] == url["name"]]
+        if not mine:
+            continue
+        lines += [
+            f"## {url['name']}: `{url['path']}`",
+            "",
+            "| kind | way in | protocol | connections | req/s | p50 ms | p90 ms | p99 ms | max ms | errors "
+            "| requests | RSS MiB |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in mine:
+            f = row["figures"]
+            lines.append(
+                f"| {row['kind']} | {row['through']} | {row['protocol']} | {row['concurrency']} | {f['rps']:.1f} | "
+                f"{f['p50_ms']:.1f} | {f['p90_ms']:.1f} | {f['p99_ms']:.1f} | {f['max_ms']:.1f} | {_errors(row)} | "
+                f"{f['requests']} | {row.get('rss_mib', 0):.1f} |"
+            )
+        lines.append("")
+    return "\n".join(lines)

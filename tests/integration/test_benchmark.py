@@ -1,0 +1,114 @@
+"""playbooks/benchmark.yml measures the kinds asked for, writes its report, and leaves the host as it found it.
+
+A short run (one concurrency, one second per run) of a kind that the host does not run (daphne, whose
+two instances take the load straight to their sockets between them), so that the host is deployed
+back to its own kind at the end, with the
+default URLs (the demo's page, JSON endpoint, WebSocket echo, a static file through nginx and through
+Django). No figure is asserted beyond that the runs answered without error: machines differ.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import (
+    APP_HOME,
+    KIND,
+    KINDS,
+    ON_DEBIAN_13_ONCE,
+    ORIGIN,
+    UNITS,
+    curl,
+    run_playbook,
+    services_of,
+    unit_files_of,
+)
+
+pytestmark = [pytest.mark.benchmark, ON_DEBIAN_13_ONCE]
+
+MEASURED = ["daphne"]
+# The runs of each kind with the default URLs and protocols on Debian 13,
+# whose h2load has no HTTP/3: (URL, way in, protocol).
+RUNS = {
+    *((url, "nginx", protocol) for url in ("page", "json") for protocol in ("http/1.1", "h2")),
+    ("page", "server", "http/1.1"),
+    ("json", "server", "http/1.1"),
+    ("websocket echo", "nginx", "websocket"),
+    ("websocket echo", "server", "websocket"),
+    *((url, "nginx", protocol) for url in ("static file", "static file via Django") for protocol in ("http/1.1", "h2")),
+}
+
+
+def host_state(host) -> dict:
+    """What the benchmark must leave as it found: the release served, the units that run, the unit files there are."""
+    return {
+        "release": host.file(f"{APP_HOME}/current").linked_to,
+        "running": sorted(unit for kind in KINDS for unit in services_of(kind) if host.service(unit).is_running),
+        "unit files": sorted(
+            name for kind in KINDS for name in unit_files_of(kind) if host.file(f"/etc/systemd/system/{name}").exists
+        ),
+    }
+
+
+@pytest.fixture(scope="module")
+def benchmark(host, tmp_path_factory):
+    report_dir = tmp_path_factory.mktemp("benchmark")
+    before = host_state(host)
+    result = run_playbook(
+        "benchmark.yml",
+        {
+            "benchmark_kinds": MEASURED,
+            "benchmark_concurrency": [4],
+            "benchmark_duration": 1,
+            "benchmark_warmup": 0,
+            "benchmark_report_dir": str(report_dir),
+        },
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    reports = [path for path in report_dir.iterdir() if path.is_dir()]
+    assert len(reports) == 1, reports
+    return {"before": before, "report": reports[0]}
+
+
+def test_the_report_has_a_row_for_each_run_of_each_kind_asked_for(benchmark):
+    results = json.loads((benchmark["report"] / "results.json").read_text())
+    rows = results["rows"]
+    assert [row["kind"] for row in rows[:: len(RUNS)]] == MEASURED
+    for kind in MEASURED:
+        runs = {(row["url"], row["through"], row["protocol"]) for row in rows if row["kind"] == kind}
+        assert runs == RUNS, f"{kind}: {sorted(runs ^ RUNS)}"
+    for row in rows:
+        figures = row["figures"]
+        print(row["kind"], row["url"], row["through"], row["protocol"], figures, row["rss_mib"])
+        assert figures["requests"] > 0 and figures["rps"] > 0, row
+        assert figures["errors"] == 0, row
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"], row
+        assert row["rss_mib"] > 10, row
+    # The ratios the report states, for each kind.
+    assert set(results["proxy_overhead"]) == set(MEASURED)
+    assert set(results["versus"]["static file / static file via Django"]) == set(MEASURED)
+
+
+def test_the_report_and_its_chart_are_written(benchmark):
+    report = (benchmark["report"] / "report.md").read_text()
+    for text in (
+        "# ASGI server benchmark",
+        "## Proxy overhead",
+        "## static file / static file via Django",
+        "## json: `/whoami/`",
+        "HTTP/3: measured: False",
+        "| daphne | server | http/1.1 | 4 |",
+        f"kind the host runs, measured last and left running: {KIND}",
+    ):
+        assert text in report, f"'{text}' not in:\n{report[:3000]}"
+    chart = (benchmark["report"] / "chart.png").read_bytes()
+    assert chart.startswith(b"\x89PNG") and len(chart) > 20_000
+
+
+def test_the_host_is_left_as_it_was_found(host, benchmark):
+    assert host_state(host) == benchmark["before"]
+    assert all(host.service(unit).is_running for unit in UNITS)
+    assert curl(host, f"{ORIGIN}/whoami/").status == 200
+    # The load generators stay for the next run.
+    assert host.package("nghttp2-client").is_installed

@@ -1,0 +1,132 @@
+"""Unit tests for the benchmark's figures and report (plugins/module_utils/benchmark.py)."""
+
+from ansible_collections.asgi.stack.plugins.module_utils import benchmark
+
+H2LOAD_SUMMARY = """
+finished in 5.00s, 851.20 req/s, 1.23MB/s
+requests: 4300 total, 4300 started, 4290 done, 4280 succeeded, 10 failed, 4 errored, 6 timeout
+status codes: 4280 2xx, 0 3xx, 0 4xx, 0 5xx
+"""
+
+
+def test_percentiles_are_nearest_rank():
+    values = list(range(1, 101))
+    assert benchmark.percentile(values, 0.5) == 50
+    assert benchmark.percentile(values, 0.99) == 99
+    assert benchmark.percentile([7.0], 0.99) == 7.0
+    assert benchmark.percentile([], 0.5) == 0.0
+
+
+def test_figures_count_answered_requests_per_second_and_errors_apart():
+    result = benchmark.figures([10.0] * 90 + [50.0] * 10, errors=3, seconds=10)
+    assert result == {
+        "requests": 103,
+        "errors": 3,
+        "rps": 10.0,
+        "p50_ms": 10.0,
+        "p90_ms": 10.0,
+        "p99_ms": 50.0,
+        "max_ms": 50.0,
+    }
+
+
+def test_h2load_log_counts_broken_streams_and_answers_of_400_or_more_by_cause_and_skips_what_ended_in_the_warm_up():
+    log = "\n".join(
+        [
+            "1000\t200\t500",  # ended in the warm-up: left out
+        "1000\t500\t5000",  # started in the warm-up, ended after it: counted
+            "3000\t200\t12000",
+            "3100\t-1\t900",
+            "3200\t502\t300",
+            "3300\t301\t2000",
+            "garbage",
+        ]
+    )
+    latencies, failures = benchmark.h2load_log(log, since_us=2000)
+    assert latencies == [12.0, 2.0]
+    assert failures == {"broken": 1, "502": 1, "500": 1}
+
+
+def test_h2load_counts_come_from_its_summary():
+    counts = benchmark.h2load_counts(H2LOAD_SUMMARY)
+    assert counts["failed"] == 10 and counts["errored"] == 4 and counts["timeout"] == 6
+    assert benchmark.h2load_counts("h2load: no summary") == {}
+
+
+def test_memory_sums_the_processes_of_the_units_named():
+    ps = "  1000 demo-uvicorn.service\n  2048 demo-uvicorn.service\n 5000 nginx.service\n 100 -\n"
+    assert benchmark.units_rss_kib(ps, ["demo-uvicorn.service"]) == 3048
+    assert benchmark.units_rss_kib(ps, []) == 0
+
+
+def test_connections_are_shared_out_evenly_among_instances():
+    assert benchmark.shares(16, 2) == [8, 8]
+    assert benchmark.shares(5, 2) == [3, 2]
+    assert benchmark.shares(1, 2) == [1, 0]
+
+
+def row(kind, url, through, rps, protocol="http/1.1", concurrency=64):
+    figures = {"requests": 1, "errors": 0, "rps": rps, "p50_ms": 1.0, "p90_ms": 2.0, "p99_ms": 3.0, "max_ms": 4.0}
+    return {
+        "kind": kind,
+        "url": url,
+        "through": through,
+        "protocol": protocol,
+        "concurrency": concurrency,
+        "figures": figures,
+        "rss_mib": 80.0,
+    }
+
+
+ROWS = [
+    row("uvicorn", "json", "nginx", 950.0),
+    row("uvicorn", "json", "server", 1000.0),
+    row("uvicorn", "json", "nginx", 400.0, concurrency=1),
+    row("uvicorn", "json", "server", 500.0, concurrency=1),
+    row("uvicorn", "json", "nginx", 900.0, protocol="h2"),
+    row("uvicorn", "static", "nginx", 20000.0),
+    row("uvicorn", "static via Django", "nginx", 800.0),
+    row("daphne", "json", "nginx", 300.0),
+    row("daphne", "json", "server", 400.0),
+    row("daphne", "static", "nginx", 19000.0),
+    row("daphne", "static via Django", "nginx", 0.0),
+]
+URLS = [
+    {"name": "json", "path": "/whoami/"},
+    {"name": "static", "path": "/static/x.js", "versus": "static via Django"},
+    {"name": "static via Django", "path": "/django-static/x.js"},
+]
+
+
+def test_proxy_overhead_divides_nginx_by_the_server_at_the_highest_concurrency_and_protocol_alike():
+    assert benchmark.proxy_overhead(ROWS) == {"uvicorn": {"json": 0.95}, "daphne": {"json": 0.75}}
+
+
+def test_versus_divides_one_url_by_another_and_a_zero_gives_no_ratio():
+    assert benchmark.versus(ROWS, URLS) == {"static / static via Django": {"uvicorn": 25.0, "daphne": None}}
+
+
+def test_the_fastest_kind_per_url_through_nginx():
+    assert benchmark.fastest(ROWS) == {"json": "uvicorn", "static": "uvicorn", "static via Django": "uvicorn"}
+
+
+def test_the_markdown_report_has_the_ratios_and_a_row_per_measurement():
+    text = benchmark.markdown(ROWS, URLS, {"host": "web1", "cpus": 2})
+    assert text.startswith("# ASGI server benchmark: web1")
+    assert "- cpus: 2" in text
+    assert "| uvicorn | 0.95 |" in text and "| daphne | 0.75 |" in text
+    assert "| daphne | n/a |" in text
+    assert "## json: `/whoami/`" in text
+    failed = {**ROWS[0], "figures": {**ROWS[0]["figures"], "errors": 3}, "failures": {"500": 2, "broken": 1}}
+    assert "| 3 (500: 2, broken: 1) |" in benchmark.markdown([failed], URLS, {"host": "web1"})
+    assert text.count("| uvicorn | nginx | http/1.1 | 64 | 950.0 |") == 1
+    assert (
+        len(
+            [
+                line
+                for line in text.splitlines()
+                if line.startswith(("| uvicorn | nginx", "| uvicorn | server", "| daphne | nginx", "| daphne | server"))
+            ]
+        )
+        == 11
+    )
