@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
 
 # h2load's summary line of request counts (h2load --help, "requests:").
 _COUNTS = re.compile(
@@ -82,6 +83,24 @@ def h2load_counts(stdout: str) -> dict[str, int]:
     if not found:
         return {}
     return {name: int(value) for name, value in found.groupdict().items()}
+
+
+# The options the load modules share (documented by the doc fragment asgi.stack.load).
+LOAD_ARGUMENT_SPEC = {
+    "connect_to": {"type": "str"},
+    "sockets": {"type": "list", "elements": "path", "default": []},
+    "headers": {"type": "list", "elements": "str", "default": []},
+    "concurrency": {"type": "int", "required": True},
+    "duration": {"type": "int", "default": 10},
+    "warmup": {"type": "int", "default": 2},
+    "units": {"type": "list", "elements": "str", "default": []},
+}
+
+
+def units_rss_kib_now(units: list[str]) -> int:
+    """The resident memory (KiB) of every process of ``units`` now, as ``ps`` reports it."""
+    out = subprocess.run(["ps", "-e", "-o", "rss=,unit="], capture_output=True, text=True, check=False).stdout
+    return units_rss_kib(out, units)
 
 
 def units_rss_kib(ps_output: str, units: list[str]) -> int:

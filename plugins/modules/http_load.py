@@ -22,55 +22,21 @@ options:
   url:
     description:
       - The URL asked for. Its scheme, name and port make the request (and TLS's server name); the
-        connection goes to O(connect_to) or O(sockets) when given.
+        connection goes to O(connect_to) (h2load C(--connect-to)) or O(sockets) (h2load
+        C(--base-uri unix:PATH), the URL's scheme being C(http)) when given.
     type: str
     required: true
-  connect_to:
-    description: C(HOST:PORT) to connect to instead of the URL's name and port (h2load C(--connect-to)).
-    type: str
-  sockets:
-    description: Unix sockets to connect to instead (h2load C(--base-uri unix:PATH)), the URL's scheme being C(http).
-    type: list
-    elements: path
-    default: []
   protocol:
     description: The protocol spoken; V(h3) needs an h2load built with HTTP/3 (ngtcp2).
     type: str
     choices: [http/1.1, h2, h3]
     default: http/1.1
-  concurrency:
-    description: Concurrent connections, each with one request in flight.
-    type: int
-    required: true
-  duration:
-    description: Seconds of measured load.
-    type: int
-    default: 10
-  warmup:
-    description: Seconds of load before the measurement starts.
-    type: int
-    default: 2
-  headers:
-    description: Request headers, each its name, a colon and its value.
-    type: list
-    elements: str
-    default: []
-  units:
-    description: systemd units whose processes' resident memory is sampled during the load.
-    type: list
-    elements: str
-    default: []
   executable:
     description: The h2load to run.
     type: path
     default: h2load
+extends_documentation_fragment: [asgi.stack.load]
 attributes:
-  check_mode:
-    support: none
-    description: A load test has no dry run; in check mode Ansible skips it.
-  diff_mode:
-    support: none
-    description: Changes nothing on the host.
   platform:
     support: full
     platforms: posix
@@ -123,7 +89,6 @@ commands:
 """
 
 import os
-import subprocess
 import tempfile
 import threading
 import time
@@ -131,11 +96,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.asgi.stack.plugins.module_utils.benchmark import (
+    LOAD_ARGUMENT_SPEC,
     figures,
     h2load_counts,
     h2load_log,
     shares,
-    units_rss_kib,
+    units_rss_kib_now,
 )
 
 PROTOCOL_OPTIONS = {"http/1.1": ["--h1"], "h2": ["--alpn-list=h2"], "h3": ["--alpn-list=h3"]}
@@ -178,8 +144,7 @@ class MemorySampler(threading.Thread):
         self.stopped = threading.Event()
 
     def sample(self) -> None:
-        out = subprocess.run(["ps", "-e", "-o", "rss=,unit="], capture_output=True, text=True, check=False).stdout
-        self.peak_kib = max(self.peak_kib, units_rss_kib(out, self.units))
+        self.peak_kib = max(self.peak_kib, units_rss_kib_now(self.units))
 
     def run(self) -> None:
         while not self.stopped.wait(0.5):
@@ -189,15 +154,9 @@ class MemorySampler(threading.Thread):
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
+            **LOAD_ARGUMENT_SPEC,
             "url": {"type": "str", "required": True},
-            "connect_to": {"type": "str"},
-            "sockets": {"type": "list", "elements": "path", "default": []},
             "protocol": {"type": "str", "choices": list(PROTOCOL_OPTIONS), "default": "http/1.1"},
-            "concurrency": {"type": "int", "required": True},
-            "duration": {"type": "int", "default": 10},
-            "warmup": {"type": "int", "default": 2},
-            "headers": {"type": "list", "elements": "str", "default": []},
-            "units": {"type": "list", "elements": "str", "default": []},
             "executable": {"type": "path", "default": "h2load"},
         },
         mutually_exclusive=[("connect_to", "sockets")],

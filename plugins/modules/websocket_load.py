@@ -24,50 +24,15 @@ options:
     description: The WebSocket URL (C(ws://) or C(wss://)); its name makes the Host header and TLS's server name.
     type: str
     required: true
-  connect_to:
-    description: C(HOST:PORT) to connect to instead of the URL's name and port.
-    type: str
-  sockets:
-    description: Unix sockets to connect to instead, the connections shared out among them.
-    type: list
-    elements: path
-    default: []
   origin:
     description: The Origin header, which Channels' origin check reads.
     type: str
-  headers:
-    description: More request headers, each its name, a colon and its value.
-    type: list
-    elements: str
-    default: []
-  concurrency:
-    description: Concurrent connections, each with one message in flight.
-    type: int
-    required: true
-  duration:
-    description: Seconds of measured load.
-    type: int
-    default: 10
-  warmup:
-    description: Seconds of load before the measurement starts.
-    type: int
-    default: 2
   message_size:
     description: Bytes of each text message.
     type: int
     default: 64
-  units:
-    description: systemd units whose processes' resident memory is sampled during the load.
-    type: list
-    elements: str
-    default: []
+extends_documentation_fragment: [asgi.stack.load]
 attributes:
-  check_mode:
-    support: none
-    description: A load test has no dry run; in check mode Ansible skips it.
-  diff_mode:
-    support: none
-    description: Changes nothing on the host.
   platform:
     support: full
     platforms: posix
@@ -101,12 +66,16 @@ rss_mib:
 
 import asyncio
 import ssl
-import subprocess
 import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.asgi.stack.plugins.module_utils.benchmark import figures, shares, units_rss_kib
+from ansible_collections.asgi.stack.plugins.module_utils.benchmark import (
+    LOAD_ARGUMENT_SPEC,
+    figures,
+    shares,
+    units_rss_kib_now,
+)
 
 try:
     from websockets.asyncio.client import connect, unix_connect
@@ -164,8 +133,7 @@ class Run:
 
     async def memory(self) -> None:
         while time.monotonic() < self.until:
-            out = subprocess.run(["ps", "-e", "-o", "rss=,unit="], capture_output=True, text=True, check=False).stdout
-            self.peak_kib = max(self.peak_kib, units_rss_kib(out, self.params["units"]))
+            self.peak_kib = max(self.peak_kib, units_rss_kib_now(self.params["units"]))
             await asyncio.sleep(0.5)
 
     async def main(self) -> None:
@@ -183,16 +151,10 @@ class Run:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
+            **LOAD_ARGUMENT_SPEC,
             "url": {"type": "str", "required": True},
-            "connect_to": {"type": "str"},
-            "sockets": {"type": "list", "elements": "path", "default": []},
             "origin": {"type": "str"},
-            "headers": {"type": "list", "elements": "str", "default": []},
-            "concurrency": {"type": "int", "required": True},
-            "duration": {"type": "int", "default": 10},
-            "warmup": {"type": "int", "default": 2},
             "message_size": {"type": "int", "default": 64},
-            "units": {"type": "list", "elements": "str", "default": []},
         },
         mutually_exclusive=[("connect_to", "sockets")],
         # A load test has no dry run: Ansible skips it in check mode.

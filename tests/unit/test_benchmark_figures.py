@@ -1,6 +1,7 @@
 """Unit tests for the benchmark's figures and report (plugins/module_utils/benchmark.py)."""
 
 from ansible_collections.asgi.stack.plugins.module_utils import benchmark
+from conftest import benchmark_row as row
 
 H2LOAD_SUMMARY = """
 finished in 5.00s, 851.20 req/s, 1.23MB/s
@@ -34,7 +35,7 @@ def test_h2load_log_counts_broken_streams_and_answers_of_400_or_more_by_cause_an
     log = "\n".join(
         [
             "1000\t200\t500",  # ended in the warm-up: left out
-        "1000\t500\t5000",  # started in the warm-up, ended after it: counted
+            "1000\t500\t5000",  # started in the warm-up, ended after it: counted
             "3000\t200\t12000",
             "3100\t-1\t900",
             "3200\t502\t300",
@@ -63,19 +64,6 @@ def test_connections_are_shared_out_evenly_among_instances():
     assert benchmark.shares(16, 2) == [8, 8]
     assert benchmark.shares(5, 2) == [3, 2]
     assert benchmark.shares(1, 2) == [1, 0]
-
-
-def row(kind, url, through, rps, protocol="http/1.1", concurrency=64):
-    figures = {"requests": 1, "errors": 0, "rps": rps, "p50_ms": 1.0, "p90_ms": 2.0, "p99_ms": 3.0, "max_ms": 4.0}
-    return {
-        "kind": kind,
-        "url": url,
-        "through": through,
-        "protocol": protocol,
-        "concurrency": concurrency,
-        "figures": figures,
-        "rss_mib": 80.0,
-    }
 
 
 ROWS = [

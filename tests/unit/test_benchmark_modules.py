@@ -4,6 +4,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import benchmark_row as row
 
 MODULES = Path(__file__).resolve().parents[2] / "plugins" / "modules"
 
@@ -66,20 +67,8 @@ def test_straight_to_several_sockets_the_connections_are_shared_out():
 
 @pytest.mark.skipif(benchmark_report.MATPLOTLIB_ERROR is not None, reason="matplotlib is not installed")
 def test_the_chart_is_drawn_for_every_url_and_kind(tmp_path):
-    def row(kind, url, through, protocol, concurrency, rps):
-        figures = {"requests": 9, "errors": 0, "rps": rps, "p50_ms": 1.0, "p90_ms": 2.0, "p99_ms": 3.0, "max_ms": 4.0}
-        return {
-            "kind": kind,
-            "url": url,
-            "through": through,
-            "protocol": protocol,
-            "concurrency": concurrency,
-            "figures": figures,
-            "rss_mib": 50.0,
-        }
-
     rows = [
-        row(kind, url, through, "websocket" if url == "ws" else "http/1.1", concurrency, 100.0 * concurrency)
+        row(kind, url, through, 100.0 * concurrency, "websocket" if url == "ws" else "http/1.1", concurrency)
         for kind in ("uvicorn", "daphne")
         for url in ("json", "ws")
         for through in ("nginx", "server")
