@@ -104,10 +104,18 @@ from ansible_collections.asgi.stack.plugins.module_utils.benchmark import (
     units_rss_kib_now,
 )
 
-PROTOCOL_OPTIONS = {"http/1.1": ["--h1"], "h2": ["--alpn-list=h2"], "h3": ["--alpn-list=h3"]}
+PROTOCOLS = ("http/1.1", "h2", "h3")
 
 
-def commands(params: dict, log_dir: str) -> list[list[str]]:
+def protocol_options(protocol: str, help_text: str) -> list[str]:
+    """h2load's options for ``protocol``: h2load before 1.55 (Debian 12's 1.52) names --alpn-list --npn-list."""
+    if protocol == "http/1.1":
+        return ["--h1"]
+    option = "--alpn-list" if "--alpn-list" in help_text else "--npn-list"
+    return [f"{option}={protocol}"]
+
+
+def commands(params: dict, log_dir: str, help_text: str = "--alpn-list") -> list[list[str]]:
     """One h2load command line per target (the address, or each socket) with its share of the connections."""
     targets = params["sockets"] or [None]
     lines = []
@@ -117,7 +125,7 @@ def commands(params: dict, log_dir: str) -> list[list[str]]:
             continue
         line = [
             params["executable"],
-            *PROTOCOL_OPTIONS[params["protocol"]],
+            *protocol_options(params["protocol"], help_text),
             f"--clients={connections}",
             f"--threads={min(connections, os.cpu_count() or 1)}",
             "--max-concurrent-streams=1",
@@ -156,7 +164,7 @@ def main() -> None:
         argument_spec={
             **LOAD_ARGUMENT_SPEC,
             "url": {"type": "str", "required": True},
-            "protocol": {"type": "str", "choices": list(PROTOCOL_OPTIONS), "default": "http/1.1"},
+            "protocol": {"type": "str", "choices": list(PROTOCOLS), "default": "http/1.1"},
             "executable": {"type": "path", "default": "h2load"},
         },
         mutually_exclusive=[("connect_to", "sockets")],
@@ -167,7 +175,8 @@ def main() -> None:
     if params["concurrency"] < 1 or params["duration"] < 1 or params["warmup"] < 0:
         module.fail_json(msg="concurrency and duration must be 1 or more, warmup 0 or more")
     with tempfile.TemporaryDirectory(prefix="asgi-stack-load-") as log_dir:
-        lines = commands(params, log_dir)
+        _rc, help_text, _err = module.run_command([params["executable"], "--help"])
+        lines = commands(params, log_dir, help_text)
         sampler = MemorySampler(params["units"])
         sampler.sample()
         sampler.start()

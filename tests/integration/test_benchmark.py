@@ -112,3 +112,30 @@ def test_the_host_is_left_as_it_was_found(host, benchmark):
     assert curl(host, f"{ORIGIN}/whoami/").status == 200
     # The load generators stay for the next run.
     assert host.package("nghttp2-client").is_installed
+
+
+def test_a_failure_on_the_way_leaves_the_host_on_its_kind_and_says_what_failed(host, benchmark, tmp_path):
+    """A run that fails (a WebSocket URL the app does not route) goes back to the host's kind, then fails.
+
+    Measured on the host's own kind, so that the deploys on the way are re-runs: the host's kind after a switch is
+    what the test above proves.
+    """
+    before = host_state(host)
+    result = run_playbook(
+        "benchmark.yml",
+        {
+            "benchmark_kinds": [KIND],
+            "benchmark_concurrency": [1],
+            "benchmark_duration": 1,
+            "benchmark_warmup": 0,
+            "benchmark_urls": [{"name": "no such consumer", "path": "/ws/nope/", "websocket": True}],
+            "benchmark_report_dir": str(tmp_path),
+        },
+    )
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output[-3000:]
+    for text in ("The benchmark failed at Kind | Load it with WebSocket round trips", f"The host runs {KIND} again"):
+        assert text in output, f"'{text}' not in:\n{output[-3000:]}"
+    assert host_state(host) == before
+    assert curl(host, f"{ORIGIN}/whoami/").status == 200
+    assert not any(tmp_path.iterdir()), "a report was written for a failed run"

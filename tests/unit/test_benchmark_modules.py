@@ -45,8 +45,11 @@ def test_through_nginx_one_h2load_connects_to_the_address_with_the_url_s_name():
         "--header=X-Forwarded-Proto: https",
     ):
         assert option in line, line
-    (h2,) = http_load.commands({**PARAMS, "protocol": "h2"}, "/tmp/logs")
+    (h2,) = http_load.commands({**PARAMS, "protocol": "h2"}, "/tmp/logs", "  --alpn-list=<LIST>")
     assert "--alpn-list=h2" in h2 and "--h1" not in h2
+    # Debian 12's h2load (1.52) names the option --npn-list.
+    (old,) = http_load.commands({**PARAMS, "protocol": "h2"}, "/tmp/logs", "  --npn-list=<LIST>")
+    assert "--npn-list=h2" in old and not any(option.startswith("--alpn") for option in old)
 
 
 def test_straight_to_several_sockets_the_connections_are_shared_out():
