@@ -268,16 +268,24 @@ def results(tmp_path_factory) -> dict[str, str]:
     groups = {group: {"hosts": dict.fromkeys(cases)} for group in ("asgi_db", "asgi_redis")}
     groups["asgi_app"] = {"hosts": cases}
     groups["asgi_balancer"] = {"hosts": balancers}
-    run = run_with_inventory("site.yml", groups, "case-*", tmp_path_factory.mktemp("cases"), "--forks", "10")
+    found, output, recap = case_failures(
+        "site.yml", groups, set(cases) | set(balancers), tmp_path_factory.mktemp("cases"), "--forks", "10"
+    )
+    assert all(unreachable == "0" for unreachable in recap.values()), recap
+    return found | {OUTPUT: " ".join(output.split())}
+
+
+def case_failures(playbook: str, groups: dict, hosts: set, directory: Path, *options: str) -> tuple[dict, str, dict]:
+    """One run of ``playbook`` with a host per case: each case's failure (spaces folded), the output, the recap."""
+    run = run_with_inventory(playbook, groups, "case-*", directory, *options)
     assert run.returncode != 0, "every case was accepted"
     recap = dict(RECAP.findall(run.stdout))
-    assert set(recap) == set(cases) | set(balancers), run.stdout[-3000:]
-    assert all(unreachable == "0" for unreachable in recap.values()), recap
+    assert set(recap) == hosts, run.stdout[-3000:]
     # Failed results go to standard error where the callback is told to
     # (display_failed_stderr, as molecule's environment does).
     output = run.stdout + "\n" + run.stderr
     found = {host[len("case-") :]: " ".join(text.split()) for host, text in failures_of(output).items()}
-    return found | {OUTPUT: " ".join(output.split())}
+    return found, output, recap
 
 
 # Where results keeps the whole output.
@@ -351,11 +359,10 @@ def benchmark_results(tmp_path_factory) -> dict[str, str]:
     name, connection = molecule_host()
     connection.setdefault("ansible_host", name)
     cases = {f"case-{case}": {**connection, **extra_vars} for case, (extra_vars, _dummy) in BENCHMARK_CASES.items()}
-    run = run_with_inventory("benchmark.yml", {"asgi_app": {"hosts": cases}}, "case-*", tmp_path_factory.mktemp("b"))
-    assert run.returncode != 0, "every case was accepted"
-    assert set(dict(RECAP.findall(run.stdout))) == set(cases), run.stdout[-3000:]
-    output = run.stdout + "\n" + run.stderr
-    return {host[len("case-") :]: " ".join(text.split()) for host, text in failures_of(output).items()}
+    found, _output, _recap = case_failures(
+        "benchmark.yml", {"asgi_app": {"hosts": cases}}, set(cases), tmp_path_factory.mktemp("b")
+    )
+    return found
 
 
 @pytest.mark.parametrize("case", sorted(BENCHMARK_CASES))
