@@ -78,6 +78,13 @@ ensure_docker() {
   fi
 }
 
+# The tools the image recipe needs, installed before images are built two at
+# a time (scripts/test): two recipes installing debootstrap at once meet on
+# apt's lock, and one build fails on a fresh machine.
+ensure_image_tools() {
+  apt_install debootstrap
+}
+
 ensure_image() {
   "$ROOT/tests/images/build" "${1:-$ASGI_STACK_DISTRO}"
 }
@@ -118,6 +125,7 @@ ensure_all() {
   need_root
   ensure_venv
   ensure_docker
+  ensure_image_tools
   ensure_image "$@"
   mkdir -p "$DOWNLOADS/apt" "$DOWNLOADS/pip"
   use_this_collection
