@@ -3,6 +3,8 @@
 kinds_table.py kinds          the kinds, in the table's order, one per line
 kinds_table.py switch-order   the order one host goes through every kind, each
                               switch one the runs per kind do not make
+kinds_table.py debian13-runs  the Debian 13 hosts' kinds, one host per line
+                              (KIND+KIND: the host goes on to the next kind)
 kinds_table.py readme         the README's table of kinds (Markdown)
 kinds_table.py readme --write README.md
                               puts that table into the README, between its markers
@@ -32,6 +34,17 @@ def packages() -> dict[str, list[str]]:
 def switch_order(kinds: list[str]) -> list[str]:
     """Every kind, each followed by the one before it in the table (the runs per kind switch to the next)."""
     return list(reversed(kinds))
+
+
+def debian13_runs(kinds: list[str], per_host: int = 2) -> list[list[str]]:
+    """The Debian 13 hosts' kinds: the table cut into runs of PER_HOST kinds.
+
+    Each kind's deploys under load end with a switch to the next kind in the
+    table (tests/integration/test_zero_downtime.py), so a host goes on with the
+    kind it was switched to: a host less to create and converge per kind
+    added, and every kind still verified and loaded on its own run.
+    """
+    return [kinds[start : start + per_host] for start in range(0, len(kinds), per_host)]
 
 
 def _socket(entry: dict) -> str:
@@ -87,6 +100,8 @@ def main(argv: list[str]) -> int:
         print("\n".join(kinds))
     elif argv[:1] == ["switch-order"]:
         print("\n".join(switch_order(kinds)))
+    elif argv[:1] == ["debian13-runs"]:
+        print("\n".join("+".join(run) for run in debian13_runs(kinds)))
     elif argv[:1] == ["readme"] and argv[1:2] == ["--write"] and len(argv) == 3:
         path = Path(argv[2])
         path.write_text(readme_with_table(path.read_text()))

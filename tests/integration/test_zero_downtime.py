@@ -114,11 +114,13 @@ def variants(tmp_path_factory) -> dict[str, str]:
         shutil.copytree(DEMO, path, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3"))
         return path
 
-    (variant("v2") / "core" / "version.txt").write_text("v2\n")
-    # v2 changes its requirements, so it gets a virtualenv of its own; the
-    # broken variants share the first release's.
+    # v2 is a new release, and changes its requirements, so it gets a
+    # virtualenv of its own; the broken variants share the first release's.
+    # Both carry the kind: on a host that the suite takes through several
+    # kinds (tests/run-scenario), each kind's switch builds its own.
+    (variant("v2") / "core" / "version.txt").write_text(f"v2 ({KIND})\n")
     with (root / "v2" / "requirements.txt").open("a") as requirements:
-        requirements.write("# changed by the zero-downtime test\n")
+        requirements.write(f"# changed by the zero-downtime test of {KIND}\n")
     with (variant("import_error") / "core" / "views.py").open("a") as views:
         views.write(f"\nraise ImportError('{INJECTED}')\n")
     (variant("migration_fails") / "core" / "migrations" / "0002_injected_failure.py").write_text(

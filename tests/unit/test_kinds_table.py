@@ -165,3 +165,14 @@ def test_the_debian_12_switches_are_ones_the_debian_13_runs_do_not_make():
     backwards = set(itertools.pairwise(order))
     assert not forwards & backwards
     assert len(forwards | backwards) == 2 * len(KINDS) - 1
+
+
+def test_each_debian_13_host_goes_on_with_the_kind_its_deploys_under_load_switched_it_to():
+    """A host's kinds follow the table, so that each kind's switch (to the next in the table) leads to the next."""
+    runs = kinds_table.debian13_runs(KINDS)
+    assert [kind for run in runs for kind in run] == KINDS
+    for run in runs:
+        assert 1 <= len(run) <= 2
+        for kind, following in itertools.pairwise(run):
+            assert KINDS[(KINDS.index(kind) + 1) % len(KINDS)] == following
+    assert kinds_table.debian13_runs(["a", "b", "c"]) == [["a", "b"], ["c"]]
