@@ -349,18 +349,28 @@ def run_playbook(playbook: str, extra_vars: dict, *options: str) -> subprocess.C
     with tempfile.NamedTemporaryFile("w", suffix=".json") as variables:
         json.dump(extra_vars, variables)
         variables.flush()
-        return subprocess.run(
-            [
-                "ansible-playbook",
-                *("-i", str(inventory), str(ROOT / "playbooks" / playbook), "-e", f"@{variables.name}"),
-                *options,
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
-            timeout=900,
-            check=False,
+        return without_deprecations(
+            subprocess.run(
+                [
+                    "ansible-playbook",
+                    *("-i", str(inventory), str(ROOT / "playbooks" / playbook), "-e", f"@{variables.name}"),
+                    *options,
+                ],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
+                timeout=900,
+                check=False,
+            )
         )
+
+
+def without_deprecations(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    """A playbook run's result, once it is known that Ansible announced no deprecation (tests/run-scenario too)."""
+    output = result.stdout + result.stderr
+    where = output.find("[DEPRECATION WARNING]")
+    assert where < 0, f"a deprecation warning: {output[where : where + 500]}"
+    return result
 
 
 def run_with_inventory(
@@ -371,17 +381,19 @@ def run_with_inventory(
     scenario's container under another name."""
     inventory = directory / "inventory.yml"
     inventory.write_text(yaml.safe_dump(groups))
-    return subprocess.run(
-        [
-            "ansible-playbook",
-            *("-i", str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"), "-i", str(inventory)),
-            *("--limit", limit, *options, str(ROOT / "playbooks" / playbook)),
-        ],
-        capture_output=True,
-        check=False,
-        text=True,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
-        timeout=timeout,
+    return without_deprecations(
+        subprocess.run(
+            [
+                "ansible-playbook",
+                *("-i", str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"), "-i", str(inventory)),
+                *("--limit", limit, *options, str(ROOT / "playbooks" / playbook)),
+            ],
+            capture_output=True,
+            check=False,
+            text=True,
+            env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
+            timeout=timeout,
+        )
     )
 
 
