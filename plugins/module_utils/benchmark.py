@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
 
 # h2load's summary line of request counts (h2load --help, "requests:").
 _COUNTS = re.compile(
@@ -97,9 +96,9 @@ LOAD_ARGUMENT_SPEC = {
 }
 
 
-def units_rss_kib_now(units: list[str]) -> int:
-    """The resident memory (KiB) of every process of ``units`` now, as ``ps`` reports it."""
-    out = subprocess.run(["ps", "-e", "-o", "rss=,unit="], capture_output=True, text=True, check=False).stdout
+def units_rss_kib_now(module, units: list[str]) -> int:
+    """The resident memory (KiB) of every process of ``units`` now, as ``ps`` reports it (run by ``module``)."""
+    _rc, out, _err = module.run_command(["ps", "-e", "-o", "rss=,unit="])
     return units_rss_kib(out, units)
 
 

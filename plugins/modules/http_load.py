@@ -145,14 +145,15 @@ def commands(params: dict, log_dir: str, help_text: str = "--alpn-list") -> list
 class MemorySampler(threading.Thread):
     """Samples the units' resident memory every half second until stopped; keeps the largest sum."""
 
-    def __init__(self, units: list[str]) -> None:
+    def __init__(self, module, units: list[str]) -> None:
         super().__init__(daemon=True)
+        self.module = module
         self.units = units
         self.peak_kib = 0
         self.stopped = threading.Event()
 
     def sample(self) -> None:
-        self.peak_kib = max(self.peak_kib, units_rss_kib_now(self.units))
+        self.peak_kib = max(self.peak_kib, units_rss_kib_now(self.module, self.units))
 
     def run(self) -> None:
         while not self.stopped.wait(0.5):
@@ -177,7 +178,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="asgi-stack-load-") as log_dir:
         _rc, help_text, _err = module.run_command([params["executable"], "--help"])
         lines = commands(params, log_dir, help_text)
-        sampler = MemorySampler(params["units"])
+        sampler = MemorySampler(module, params["units"])
         sampler.sample()
         sampler.start()
         started_us = int(time.time() * 1_000_000)

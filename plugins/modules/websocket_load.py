@@ -88,10 +88,11 @@ else:
 class Run:
     """The state the connections share: when measuring starts and stops, and what they measured."""
 
-    def __init__(self, params: dict) -> None:
-        self.params = params
-        self.measure_from = time.monotonic() + params["warmup"]
-        self.until = self.measure_from + params["duration"]
+    def __init__(self, module) -> None:
+        self.module = module
+        self.params = module.params
+        self.measure_from = time.monotonic() + self.params["warmup"]
+        self.until = self.measure_from + self.params["duration"]
         self.latencies: list[float] = []
         self.errors = 0
         self.peak_kib = 0
@@ -133,7 +134,7 @@ class Run:
 
     async def memory(self) -> None:
         while time.monotonic() < self.until:
-            self.peak_kib = max(self.peak_kib, units_rss_kib_now(self.params["units"]))
+            self.peak_kib = max(self.peak_kib, units_rss_kib_now(self.module, self.params["units"]))
             await asyncio.sleep(0.5)
 
     async def main(self) -> None:
@@ -165,7 +166,7 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("websockets"), exception=WEBSOCKETS_ERROR)
     if params["concurrency"] < 1 or params["duration"] < 1 or params["warmup"] < 0 or params["message_size"] < 8:
         module.fail_json(msg="concurrency and duration must be 1 or more, warmup 0 or more, message_size 8 or more")
-    run = Run(params)
+    run = Run(module)
     asyncio.run(run.main())
     if not run.latencies:
         module.fail_json(msg=f"no WebSocket round trip succeeded: {run.last_error}")
