@@ -345,32 +345,10 @@ def run_playbook(playbook: str, extra_vars: dict, *options: str) -> subprocess.C
 
     The extra variables go in a file (-e @FILE): ansible-playbook prints its command line's own at -vvvv.
     """
-    inventory = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
     with tempfile.NamedTemporaryFile("w", suffix=".json") as variables:
         json.dump(extra_vars, variables)
         variables.flush()
-        return without_deprecations(
-            subprocess.run(
-                [
-                    "ansible-playbook",
-                    *("-i", str(inventory), str(ROOT / "playbooks" / playbook), "-e", f"@{variables.name}"),
-                    *options,
-                ],
-                capture_output=True,
-                text=True,
-                env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
-                timeout=900,
-                check=False,
-            )
-        )
-
-
-def without_deprecations(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    """A playbook run's result, once it is known that Ansible announced no deprecation (tests/run-scenario too)."""
-    output = result.stdout + result.stderr
-    where = output.find("[DEPRECATION WARNING]")
-    assert where < 0, f"a deprecation warning: {output[where : where + 500]}"
-    return result
+        return ansible_playbook(playbook, "-e", f"@{variables.name}", *options)
 
 
 def run_with_inventory(
@@ -381,20 +359,25 @@ def run_with_inventory(
     scenario's container under another name."""
     inventory = directory / "inventory.yml"
     inventory.write_text(yaml.safe_dump(groups))
-    return without_deprecations(
-        subprocess.run(
-            [
-                "ansible-playbook",
-                *("-i", str(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"), "-i", str(inventory)),
-                *("--limit", limit, *options, str(ROOT / "playbooks" / playbook)),
-            ],
-            capture_output=True,
-            check=False,
-            text=True,
-            env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
-            timeout=timeout,
-        )
+    return ansible_playbook(playbook, "-i", str(inventory), "--limit", limit, *options, timeout=timeout)
+
+
+def ansible_playbook(playbook: str, *options: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """ansible-playbook with molecule's inventory and ``options``; its result, once it is known that Ansible
+    announced no deprecation (tests/run-scenario checks the molecule steps the same way)."""
+    inventory = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
+    result = subprocess.run(
+        ["ansible-playbook", "-i", str(inventory), *options, str(ROOT / "playbooks" / playbook)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
+        timeout=timeout,
+        check=False,
     )
+    output = result.stdout + result.stderr
+    where = output.find("[DEPRECATION WARNING]")
+    assert where < 0, f"a deprecation warning: {output[where : where + 500]}"
+    return result
 
 
 # A host's line in the play recap, and its unreachable count.
