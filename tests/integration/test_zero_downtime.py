@@ -32,6 +32,11 @@ What keeps requests alive through a deploy, and what fails without it
   fails (the connection closes unanswered), and under busy load 10 restarts
   cost 24 POSTs answered 502 and a 30 s wait at every restart with a
   WebSocket open;
+- daphne's stop that lets its running requests finish (asgi_server's
+  files/asgi_stack_daphne.py): without it,
+  test_asgi_server.py::test_reload_lets_a_running_request_finish fails
+  (curl: "Empty reply from server" for the request running on the first
+  instance while the instances restart in turn);
 - the listening socket held by systemd (socket activation), graceful
   timeouts, the upstream list with its retries (proxy_next_upstream,
   max_fails=0), kill modes, daphne's two instances restarted in turn, the
