@@ -294,6 +294,16 @@ def molecule_host() -> tuple[str, dict]:
     raise AssertionError(f"no host in molecule's inventory {inventory}")
 
 
+def where(output: str, value: str) -> str:
+    """The output before the secret value's first showing (as is, or escaped as JSON or Python write it),
+    the value itself masked; '' if it does not show."""
+    for form in (value, json.dumps(value)[1:-1], repr(value)[1:-1]):
+        at = output.find(form)
+        if at >= 0:
+            return output[max(0, at - 300) : at].replace(form, "<secret>") + "<secret>"
+    return ""
+
+
 def exposure(host, unit: str) -> float:
     """``systemd-analyze security``'s exposure score of a unit (0 safest, 10 least safe), printed."""
     verdict = host.check_output(f"systemd-analyze security --no-pager {unit} | tail -n 1")

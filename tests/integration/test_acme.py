@@ -3,14 +3,17 @@
 Pebble (molecule/acme) validated the HTTP-01 challenge by fetching the token
 from the target's nginx during converge. The tests check the chain against
 Pebble's root, the renewal timer and its service, and a forced renewal under
-load (Pebble reuses the valid authorization, so it does not validate again).
+load (Pebble reuses the valid authorization, so it does not validate again),
+and a deploy at the highest verbosity that shows neither the account key, given
+as text as from a vault, nor the certificate's key.
 """
 
 import os
 import time
 
 import pytest
-from conftest import KEY_GROUP, SERVER_TLS, TLS_DIR, exposure
+import yaml
+from conftest import KEY_GROUP, ROOT, SERVER_TLS, TLS_DIR, exposure, run_playbook, where
 
 pytestmark = pytest.mark.acme
 
@@ -23,6 +26,8 @@ TIMER = "asgi-stack-acme-site.timer"
 SERVICE = "asgi-stack-acme-site.service"
 PEBBLE_ROOT = "/tmp/pebble-root.pem"
 PORTS = [443, 8443] if SERVER_TLS else [443]
+# The scenario's variables, as its converge gives them to site.yml.
+CONVERGE_VARS = yaml.safe_load((ROOT / "molecule" / "acme" / "converge.yml").read_text())[0]["vars"]
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +135,21 @@ def test_keys_are_for_root_and_the_services_only(host):
     assert (key.user, key.group, key.mode) == ("root", KEY_GROUP, 0o640)
     account = host.file(f"{ACME_DIR}/account.key")
     assert (account.user, account.group, account.mode) == ("root", "root", 0o600)
+
+
+def test_a_deploy_at_the_highest_verbosity_shows_no_key(host):
+    """The account key given as text (as it comes from a vault) and the certificate's key: none of their
+    lines shows in the output of a deploy run with -vvvv, which installs the given account key."""
+    account_key = host.file(f"{ACME_DIR}/account.key").content_string
+    certificate_key = host.file(f"{TLS_DIR}/privkey.pem").content_string
+    result = run_playbook("site.yml", {**CONVERGE_VARS, "certificates_acme_account_key": account_key}, "-vvvv")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "ESTABLISH" in output, "not the output of -vvvv"
+    for name, key in {"account key": account_key, "certificate key": certificate_key}.items():
+        # Each line of the key's body, so that a key printed with its line breaks escaped is found too.
+        body = [line for line in key.strip().splitlines() if not line.startswith("-----")]
+        assert len(body) > 2, f"the {name} is not PEM: {key[:30]}"
+        shown = [where(output, line) for line in body if where(output, line)]
+        assert not shown, f"the {name} in the output: {shown[0]}"
+    assert host.file(f"{ACME_DIR}/account.key").content_string == account_key

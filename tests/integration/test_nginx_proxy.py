@@ -4,6 +4,7 @@ import json
 import os
 import re
 import time
+import uuid
 
 import pytest
 from conftest import (
@@ -18,6 +19,7 @@ from conftest import (
     curl_http3,
     curl_json,
     exposure,
+    manage,
     sslyze,
 )
 
@@ -277,6 +279,54 @@ def test_an_upload_over_the_body_limit_is_refused_with_413(host):
     """nginx_proxy_client_max_body_size (10m by default): nginx answers 413; the app stays up."""
     assert upload(host, 11).status == 413
     assert curl(host, f"{ORIGIN}/health/").status == 200
+
+
+def test_an_admin_login_and_an_admin_form_post_go_through(host):
+    """Django's admin through nginx: a login (a form post with its CSRF token, then the session cookie),
+    the admin's index as that user, and a group added with the admin's form."""
+    password = f"pw-{uuid.uuid4().hex}"
+    group = f"editors-{uuid.uuid4().hex[:8]}"
+    made = manage(
+        host,
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; User.objects.filter(username='ops').delete();"
+        f" User.objects.create_superuser('ops', 'ops@example.org', '{password}')",
+    )
+    assert made.rc == 0, made.stderr
+    jar = ("--cookie", "/tmp/admin.jar", "--cookie-jar", "/tmp/admin.jar")
+    host.run("rm -f /tmp/admin.jar")
+
+    def token(path: str) -> str:
+        form = curl(host, f"{ORIGIN}{path}", *jar)
+        assert form.status == 200, form
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.body).group(1)
+
+    def post(path: str, **fields: str):
+        data = [option for name, value in fields.items() for option in ("--data-urlencode", f"{name}={value}")]
+        return curl(host, f"{ORIGIN}{path}", *jar, "--referer", f"{ORIGIN}{path}", *data)
+
+    login = post(
+        "/admin/login/?next=/admin/",
+        csrfmiddlewaretoken=token("/admin/login/?next=/admin/"),
+        username="ops",
+        password=password,
+        next="/admin/",
+    )
+    assert (login.status, login.headers.get("location")) == (302, "/admin/"), login.body[-2000:]
+    index = curl(host, f"{ORIGIN}/admin/", *jar)
+    assert index.status == 200 and "Site administration" in index.body, index.body[-2000:]
+    added = post(
+        "/admin/auth/group/add/", csrfmiddlewaretoken=token("/admin/auth/group/add/"), name=group, _save="Save"
+    )
+    assert (added.status, added.headers.get("location")) == (302, "/admin/auth/group/"), added.body[-2000:]
+    found = manage(
+        host,
+        "shell",
+        "-c",
+        f"from django.contrib.auth.models import Group; print(Group.objects.filter(name='{group}').count())",
+    )
+    assert found.stdout.strip() == "1", found.stdout + found.stderr
 
 
 def test_static_file_is_served_by_nginx_not_django(host):

@@ -3,14 +3,15 @@
 molecule/provided/prepare.yml makes, on the controller, a CA, a certificate
 it signed for the demo's names with its key, another key, and a certificate
 for another name. The scenario's server is hypercorn terminating TLS itself,
-so both nginx and hypercorn must serve the provided certificate.
+so both nginx and hypercorn must serve the provided certificate, under the
+one profile the scenario deploys (Mozilla's intermediate, molecule.yml).
 """
 
 import os
 from pathlib import Path
 
 import pytest
-from conftest import SERVER_TLS, TLS_DIR, run_site
+from conftest import CA_FILE, SERVER_TLS, TLS_DIR, TLS_PROFILE, run_site, sslyze
 from cryptography import x509
 
 pytestmark = pytest.mark.provided
@@ -26,6 +27,7 @@ def provided_vars(**changes: str) -> dict:
         "certificates_provided_certificate_src": str(PROVIDED / "site.pem"),
         "certificates_provided_chain_src": str(PROVIDED / "ca.pem"),
         "certificates_provided_key": (PROVIDED / "site.key").read_text(),
+        "nginx_proxy_tls_profile": TLS_PROFILE,
     }
     return {**values, **changes}
 
@@ -43,7 +45,7 @@ def served_serial(host, port: int) -> int:
 
 
 # The chain the user gave, which the role installs as the host's CA file.
-PROVIDED_CA_ON_HOST = f"{TLS_DIR}/ca.pem"
+PROVIDED_CA_ON_HOST = CA_FILE
 
 
 def test_the_host_trusts_the_users_ca(host):
@@ -53,6 +55,24 @@ def test_the_host_trusts_the_users_ca(host):
 @pytest.mark.parametrize("port", [443, 8443] if SERVER_TLS else [443], ids=lambda port: f"port {port}")
 def test_nginx_and_hypercorn_serve_the_provided_certificate(host, port):
     assert served_serial(host, port) == provided_serial()
+
+
+@pytest.mark.parametrize("port", [443, 8443] if SERVER_TLS else [443], ids=lambda port: f"port {port}")
+def test_every_tls_port_passes_mozillas_intermediate_profile(host, port):
+    """One profile for every TLS port: TLS 1.2 and 1.3, the guideline's groups, ECDHE with AES-GCM or
+    ChaCha20 and no CBC cipher (sslyze, guideline 6.0), on nginx's port and on hypercorn's own."""
+    assert TLS_PROFILE == "intermediate", "the scenario deploys the intermediate profile (molecule.yml)"
+    result = sslyze(host, port, TLS_PROFILE)
+    assert result.returncode == 0 and "OK - Compliant" in result.stdout, result.stdout[-3000:]
+
+    def tls_1_2(cipher: str):
+        return host.run(
+            f"curl -sS --cacert {CA_FILE} --tlsv1.2 --tls-max 1.2 --ciphers {cipher} -o /dev/null"
+            f" https://localhost:{port}/"
+        )
+
+    assert tls_1_2("ECDHE-ECDSA-AES128-GCM-SHA256").rc == 0, f"port {port} refuses TLS 1.2 under intermediate"
+    assert tls_1_2("ECDHE-ECDSA-AES128-SHA").rc != 0, f"port {port} accepts a CBC cipher"
 
 
 def test_key_is_the_provided_one(host):

@@ -6,13 +6,12 @@ of its environment, the PostgreSQL and Redis passwords, and one more that the de
 
 from __future__ import annotations
 
-import json
 import shlex
 import uuid
 
 import pytest
 import yaml
-from conftest import ENV_FILE, ON_DEBIAN_12_ONCE, ORIGIN, ROOT, curl, run_playbook
+from conftest import ENV_FILE, ON_DEBIAN_12_ONCE, ORIGIN, ROOT, curl, run_playbook, where
 
 # One run proves it for all kinds: on the Debian 12 host, which also runs PostgreSQL and Redis.
 pytestmark = [pytest.mark.secrets, ON_DEBIAN_12_ONCE]
@@ -32,15 +31,6 @@ SECRETS = {
     "redis_password": harness("asgi_redis/demo.yml")["redis_password"],
     **SECRET_ENVIRONMENT,
 }
-
-
-def where(output: str, value: str) -> str:
-    """The output before the value's first showing (as is, or escaped as JSON or Python write it); '' if none."""
-    for form in (value, json.dumps(value)[1:-1], repr(value)[1:-1]):
-        at = output.find(form)
-        if at >= 0:
-            return output[max(0, at - 300) : at].replace(form, "<secret>") + "<secret>"
-    return ""
 
 
 def test_a_deploy_at_the_highest_verbosity_shows_no_secret(host):
