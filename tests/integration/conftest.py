@@ -91,6 +91,8 @@ SOCKET = SOCKETS[0]
 # In the test inventory a kind that can terminate TLS itself (hypercorn) does
 # (asgi_server_tls), as the app's group, which therefore reads the key.
 SERVER_TLS = TRAITS.get("tls", False)
+# The host's TLS ports: nginx's, and the server's own where it terminates TLS.
+TLS_PORTS = [443, 8443] if SERVER_TLS else [443]
 KEY_GROUP = APP if SERVER_TLS else "root"
 TLS_DIR = "/etc/asgi-stack/tls/site"
 # Mozilla's TLS profile the scenario deploys: modern, the default, but for
@@ -159,6 +161,11 @@ def curl(host, url: str, *options: str) -> Response:
         if sep and not line.startswith("HTTP/"):
             lines.append((name.strip().lower(), value.strip()))
     return Response(int(code), version, dict(lines), body, lines)
+
+
+def tls_1_2(host, url: str, *options: str):
+    """A request that offers TLS 1.2 alone (curl inside the host), with curl's ``options`` (ciphers)."""
+    return host.run(f"curl -sS --cacert {CA_FILE} --tlsv1.2 --tls-max 1.2 {' '.join(options)} -o /dev/null {url}")
 
 
 def curl_http3(host, url: str, tries: int = 3) -> Response:

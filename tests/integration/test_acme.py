@@ -13,7 +13,7 @@ import time
 
 import pytest
 import yaml
-from conftest import KEY_GROUP, ROOT, SERVER_TLS, TLS_DIR, exposure, run_playbook, where
+from conftest import KEY_GROUP, ROOT, TLS_DIR, TLS_PORTS, exposure, run_playbook, where
 
 pytestmark = pytest.mark.acme
 
@@ -25,7 +25,7 @@ RENEW = "/usr/local/sbin/asgi-stack-acme-site"
 TIMER = "asgi-stack-acme-site.timer"
 SERVICE = "asgi-stack-acme-site.service"
 PEBBLE_ROOT = "/tmp/pebble-root.pem"
-PORTS = [443, 8443] if SERVER_TLS else [443]
+PORTS = TLS_PORTS
 # The scenario's variables, as its converge gives them to site.yml.
 CONVERGE_VARS = yaml.safe_load((ROOT / "molecule" / "acme" / "converge.yml").read_text())[0]["vars"]
 

@@ -5,7 +5,7 @@ port (asgi_server_tls), with the certificate the certificates role made.
 """
 
 import pytest
-from conftest import CA_FILE, CURRENT, SERVER_TLS, SERVICE, UNIT, curl, curl_http3, curl_json, sslyze
+from conftest import CA_FILE, CURRENT, SERVER_TLS, SERVICE, UNIT, curl, curl_http3, curl_json, sslyze, tls_1_2
 
 pytestmark = [
     pytest.mark.asgi_server,
@@ -33,7 +33,7 @@ def test_hypercorns_port_passes_mozillas_modern_profile(host):
     """One profile for every TLS port: TLS 1.3 only, the guideline's groups (sslyze, guideline 6.0)."""
     result = sslyze(host, 8443, "modern")
     assert result.returncode == 0 and "OK - Compliant" in result.stdout, result.stdout[-3000:]
-    refused = host.run(f"curl -sS --cacert {CA_FILE} --tlsv1.2 --tls-max 1.2 -o /dev/null {DIRECT}/")
+    refused = tls_1_2(host, f"{DIRECT}/")
     assert refused.rc != 0, "hypercorn's port accepts TLS 1.2 under the modern profile"
 
 

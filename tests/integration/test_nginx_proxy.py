@@ -21,6 +21,7 @@ from conftest import (
     exposure,
     manage,
     sslyze,
+    tls_1_2,
 )
 
 pytestmark = pytest.mark.nginx_proxy
@@ -76,17 +77,11 @@ def test_http3_where_nginx_can_and_only_there(host):
 
 def test_tls_1_2_as_the_profile_says(host):
     """modern: no TLS 1.2 at all; intermediate: TLS 1.2 with ECDHE and AES-GCM, and no CBC cipher."""
-
-    def tls_1_2(*options: str):
-        return host.run(
-            f"curl -sS --cacert {CA_FILE} --tlsv1.2 --tls-max 1.2 {' '.join(options)} -o /dev/null {ORIGIN}/"
-        )
-
     if TLS_PROFILE == "modern":
-        assert tls_1_2().rc != 0
+        assert tls_1_2(host, f"{ORIGIN}/").rc != 0
     else:
-        assert tls_1_2("--ciphers ECDHE-ECDSA-AES128-GCM-SHA256").rc == 0
-        assert tls_1_2("--ciphers ECDHE-ECDSA-AES128-SHA").rc != 0
+        assert tls_1_2(host, f"{ORIGIN}/", "--ciphers ECDHE-ECDSA-AES128-GCM-SHA256").rc == 0
+        assert tls_1_2(host, f"{ORIGIN}/", "--ciphers ECDHE-ECDSA-AES128-SHA").rc != 0
 
 
 @pytest.mark.skipif(KIND != KINDS[0], reason="nginx's TLS is the same for every kind: checked with the first")
@@ -249,11 +244,16 @@ def test_hashed_static_files_are_kept_a_year_and_others_briefly(host):
     assert plain.headers["cache-control"] == "public, max-age=604800"
 
 
+def csrf_token(form) -> str:
+    """The CSRF token of a Django form page."""
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.body).group(1)
+
+
 def upload(host, mebibytes: int):
     """A file of this size posted through nginx with the demo's upload form (CSRF token and cookie)."""
     host.run(f"head -c {mebibytes * 1024 * 1024} /dev/urandom > /tmp/upload.bin")
     form = curl(host, f"{ORIGIN}/upload/", "--cookie-jar", "/tmp/upload.jar")
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.body).group(1)
+    token = csrf_token(form)
     return curl(
         host,
         f"{ORIGIN}/upload/",
@@ -300,7 +300,7 @@ def test_an_admin_login_and_an_admin_form_post_go_through(host):
     def token(path: str) -> str:
         form = curl(host, f"{ORIGIN}{path}", *jar)
         assert form.status == 200, form
-        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.body).group(1)
+        return csrf_token(form)
 
     def post(path: str, **fields: str):
         data = [option for name, value in fields.items() for option in ("--data-urlencode", f"{name}={value}")]

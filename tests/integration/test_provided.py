@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import CA_FILE, SERVER_TLS, TLS_DIR, TLS_PROFILE, run_site, sslyze
+from conftest import CA_FILE, TLS_DIR, TLS_PORTS, TLS_PROFILE, run_site, sslyze, tls_1_2
 from cryptography import x509
 
 pytestmark = pytest.mark.provided
@@ -52,12 +52,12 @@ def test_the_host_trusts_the_users_ca(host):
     assert host.file(PROVIDED_CA_ON_HOST).content_string.strip() == (PROVIDED / "ca.pem").read_text().strip()
 
 
-@pytest.mark.parametrize("port", [443, 8443] if SERVER_TLS else [443], ids=lambda port: f"port {port}")
+@pytest.mark.parametrize("port", TLS_PORTS, ids=lambda port: f"port {port}")
 def test_nginx_and_hypercorn_serve_the_provided_certificate(host, port):
     assert served_serial(host, port) == provided_serial()
 
 
-@pytest.mark.parametrize("port", [443, 8443] if SERVER_TLS else [443], ids=lambda port: f"port {port}")
+@pytest.mark.parametrize("port", TLS_PORTS, ids=lambda port: f"port {port}")
 def test_every_tls_port_passes_mozillas_intermediate_profile(host, port):
     """One profile for every TLS port: TLS 1.2 and 1.3, the guideline's groups, ECDHE with AES-GCM or
     ChaCha20 and no CBC cipher (sslyze, guideline 6.0), on nginx's port and on hypercorn's own."""
@@ -65,14 +65,9 @@ def test_every_tls_port_passes_mozillas_intermediate_profile(host, port):
     result = sslyze(host, port, TLS_PROFILE)
     assert result.returncode == 0 and "OK - Compliant" in result.stdout, result.stdout[-3000:]
 
-    def tls_1_2(cipher: str):
-        return host.run(
-            f"curl -sS --cacert {CA_FILE} --tlsv1.2 --tls-max 1.2 --ciphers {cipher} -o /dev/null"
-            f" https://localhost:{port}/"
-        )
-
-    assert tls_1_2("ECDHE-ECDSA-AES128-GCM-SHA256").rc == 0, f"port {port} refuses TLS 1.2 under intermediate"
-    assert tls_1_2("ECDHE-ECDSA-AES128-SHA").rc != 0, f"port {port} accepts a CBC cipher"
+    url = f"https://localhost:{port}/"
+    assert tls_1_2(host, url, "--ciphers ECDHE-ECDSA-AES128-GCM-SHA256").rc == 0, f"port {port} refuses TLS 1.2"
+    assert tls_1_2(host, url, "--ciphers ECDHE-ECDSA-AES128-SHA").rc != 0, f"port {port} accepts a CBC cipher"
 
 
 def test_key_is_the_provided_one(host):
