@@ -69,10 +69,16 @@ def _headers(entry: dict) -> str:
     return ", ".join(cleared + hidden) or "none"
 
 
+def _websocket(entry: dict) -> str:
+    code = entry["websocket_stop"]
+    return f"close frame {code}, the client connects again" if code else "dropped, no close frame"
+
+
 def readme_table() -> str:
     rows = [
-        "| `asgi_server_kind` | what | processes | listening socket | reload | own TLS | helper | nginx | packages |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| `asgi_server_kind` | what | processes | listening socket | reload | a WebSocket at a stop | own TLS | helper"
+        " | nginx | packages |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     wanted = packages()
     for kind, entry in table().items():
@@ -80,7 +86,8 @@ def readme_table() -> str:
         rows.append(
             f"| `{kind}` | {entry['description']} "
             f"| {'workers (`asgi_server_workers`)' if entry['workers'] else 'one'} "
-            f"| {_socket(entry)} | {_reload(entry)} | {'yes' if entry['tls'] else 'no'} | {helper} "
+            f"| {_socket(entry)} | {_reload(entry)} | {_websocket(entry)} "
+            f"| {'yes' if entry['tls'] else 'no'} | {helper} "
             f"| {_headers(entry)} | {', '.join(f'`{line}`' for line in wanted.get(kind, []))} |"
         )
     return "\n".join(rows)

@@ -37,6 +37,14 @@ What keeps requests alive through a deploy, and what fails without it
   test_asgi_server.py::test_reload_lets_a_running_request_finish fails
   (curl: "Empty reply from server" for the request running on the first
   instance while the instances restart in turn);
+- gunicorn_asgi's worker class (asgi_server's files/asgi_stack_gunicorn.py),
+  which holds a SIGTERM that comes while a worker boots until its loop runs
+  and closes open WebSockets with 1001 when a worker stops: without it,
+  test_asgi_server.py::test_a_stop_while_the_server_starts_does_not_wait_out_the_graceful_timeout
+  fails (a restart at once after a start took 30.9 s, the graceful timeout)
+  and test_asgi_server.py::test_a_websocket_open_through_a_restart_gets_the_kinds_close_frame_and_connects_again
+  fails (close code 1011 after 5 s instead of 1001); five restarts under the
+  light load took 133 s instead of about 15;
 - the listening socket held by systemd (socket activation), graceful
   timeouts, the upstream list with its retries (proxy_next_upstream,
   max_fails=0), kill modes, daphne's two instances restarted in turn, the

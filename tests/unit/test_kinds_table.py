@@ -31,6 +31,7 @@ REQUIRED = {
     "reload_signal": str,
     "socket_activation": bool,
     "kill_mode": str,
+    "websocket_stop": int,
 }
 OPTIONAL = {
     "instances": int,
@@ -67,6 +68,7 @@ def test_every_kind_has_each_attribute_and_no_unknown_one(kind):
     assert entry["type"] in ("notify", "exec")
     assert entry["reload_signal"] in ("", "HUP")
     assert entry.get("instances", 1) >= 1
+    assert entry["websocket_stop"] in (0, 1001, 1012)
     # A kind that binds its socket itself cannot hold it over a restart: it
     # needs a second instance to answer meanwhile.
     assert entry["socket_activation"] or entry.get("instances", 1) > 1, kind

@@ -1,6 +1,6 @@
 # Copyright: contributors to asgi.stack
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""gunicorn's own ASGI worker, with the client's address from nginx's headers.
+"""gunicorn's own ASGI worker, with the client's address from nginx's headers, that stops at once.
 
 gunicorn's ASGI worker (``-k asgi``) takes the scheme from X-Forwarded-Proto
 of a trusted peer (a unix socket's peer always is), but gives the
@@ -9,19 +9,95 @@ none. The application is wrapped in uvicorn's ProxyHeadersMiddleware, which
 takes the client's address from X-Forwarded-For: the socket is reachable by
 nginx alone, which sets that header itself.
 
+Two things keep gunicorn 27's worker from stopping when it is told to, until
+its graceful timeout has passed and the arbiter kills it:
+
+- a SIGTERM that comes while the worker boots (a restart right after a
+  start) is lost: before the worker sets its own handlers, the arbiter's,
+  inherited through the fork, queue it where only the arbiter's copy in the
+  worker sees it; after, uvloop drops a signal that arrives before its loop
+  runs. The worker then serves on, and the arbiter waits out its graceful
+  timeout for it. Here SIGTERM, SIGINT and SIGQUIT are held from the
+  worker's first step until its loop runs, and delivered then, with any that
+  the inherited handlers queued;
+- an open WebSocket keeps the worker waiting, since the stop waits for every
+  connection. Here each gets a close frame 1001 (going away) when the stop
+  begins, as does one opened meanwhile; its client connects again, to a
+  worker that is not stopping.
+
 Used by asgi.stack.asgi_server as gunicorn's worker class
 (``asgi_stack_gunicorn.ASGIWorker``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import queue
+import signal
+import weakref
+
+from gunicorn.asgi.protocol import ASGIProtocol
+from gunicorn.asgi.websocket import CLOSE_GOING_AWAY
 from gunicorn.workers import gasgi
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+# The signals that stop the worker, held until its loop runs.
+HELD = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+# How often a stopping worker looks for WebSockets to close.
+POLL = 0.1
+
+
+class Protocol(ASGIProtocol):
+    """gunicorn's connection, known to its worker, which closes its WebSocket when it stops."""
+
+    def connection_made(self, transport):
+        self.worker.connections.add(self)
+        super().connection_made(transport)
+
 
 class ASGIWorker(gasgi.ASGIWorker):
-    """gunicorn's ASGI worker with the application behind nginx's proxy headers."""
+    """gunicorn's ASGI worker with the application behind nginx's proxy headers, and a stop that holds nothing up."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connections: weakref.WeakSet = weakref.WeakSet()
 
     def load_wsgi(self):
         super().load_wsgi()
         self.asgi = ProxyHeadersMiddleware(self.asgi, trusted_hosts="*")
+
+    def init_process(self):
+        signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
+        # The arbiter's handler (a bound method of the arbiter's copy in this
+        # process) queues what came since the fork: sent again, it waits here.
+        inherited = getattr(getattr(signal.getsignal(signal.SIGTERM), "__self__", None), "SIG_QUEUE", None)
+        while inherited is not None:
+            try:
+                caught = inherited.get_nowait()
+            except queue.Empty:
+                break
+            if caught in HELD:
+                os.kill(os.getpid(), caught)
+        super().init_process()
+
+    def run(self):
+        # gunicorn's worker makes its connections with the module's ASGIProtocol.
+        gasgi.ASGIProtocol = Protocol
+        self.loop.call_soon(signal.pthread_sigmask, signal.SIG_UNBLOCK, HELD)
+        super().run()
+
+    async def _shutdown(self):
+        closing = self.loop.create_task(self._close_websockets())
+        try:
+            await super()._shutdown()
+        finally:
+            closing.cancel()
+
+    async def _close_websockets(self):
+        while True:
+            for connection in list(self.connections):
+                websocket = connection._websocket
+                if websocket is not None and websocket.accepted and not websocket._close_sent:
+                    await websocket._send_close(CLOSE_GOING_AWAY, "server stopping")
+            await asyncio.sleep(POLL)
