@@ -71,7 +71,9 @@ def _headers(entry: dict) -> str:
 
 def _websocket(entry: dict) -> str:
     code = entry["websocket_stop"]
-    return f"close frame {code}, the client connects again" if code else "dropped, no close frame"
+    if code:
+        return f"close frame {code}, the client connects again"
+    return "no close code: dropped, or a close frame without one"
 
 
 def readme_table() -> str:

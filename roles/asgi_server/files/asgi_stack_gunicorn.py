@@ -98,6 +98,10 @@ class ASGIWorker(gasgi.ASGIWorker):
         while True:
             for connection in list(self.connections):
                 websocket = connection._websocket
-                if websocket is not None and websocket.accepted and not websocket._close_sent:
+                if websocket is None or not websocket.accepted or websocket._close_sent:
+                    continue
+                try:
                     await websocket._send_close(CLOSE_GOING_AWAY, "server stopping")
+                except Exception:  # one connection's failure stops no other's close
+                    self.log.exception("Could not close a WebSocket while stopping")
             await asyncio.sleep(POLL)
