@@ -258,12 +258,14 @@ asyncio.run(main())
 # Half the role's default graceful timeout (30 s), which the scenarios keep: a
 # stop that takes longer has waited it out.
 NOT_HELD_UP_S = 15
+# The server's services, as systemctl takes them.
+SERVICE_NAMES = " ".join(SERVICES)
 
 
 def restart_took(host) -> float:
     """Seconds ``systemctl restart`` of the server's services took."""
     started = time.monotonic()
-    assert host.run(f"systemctl restart {' '.join(SERVICES)}").rc == 0
+    assert host.run(f"systemctl restart {SERVICE_NAMES}").rc == 0
     return time.monotonic() - started
 
 
@@ -277,8 +279,8 @@ def test_a_websocket_open_through_a_restart_gets_the_kinds_close_frame_and_conne
     """
     host.run(f"cat > /tmp/restart_client.py <<'PY'\n{RESTART_CLIENT}\nPY")
     # systemd refuses a sixth start within 10 s: the restarts of the tests before count no more.
-    host.run(f"systemctl reset-failed {' '.join(SERVICES)}")
-    result = host.run(f"python3 /tmp/restart_client.py {SOCKET} {' '.join(SERVICES)}")
+    host.run(f"systemctl reset-failed {SERVICE_NAMES}")
+    result = host.run(f"python3 /tmp/restart_client.py {SOCKET} {SERVICE_NAMES}")
     assert result.rc == 0, result.stdout + result.stderr
     seen = json.loads(result.stdout)
     assert seen["echo_before"] == "before" and seen["echo_after"] == "after", seen
@@ -301,7 +303,7 @@ def test_a_stop_while_the_server_starts_does_not_wait_out_the_graceful_timeout(h
     gunicorn's ASGI worker lost that SIGTERM and served on until the arbiter's graceful timeout had passed
     (files/asgi_stack_gunicorn.py).
     """
-    host.run(f"systemctl reset-failed {' '.join(SERVICES)}")
+    host.run(f"systemctl reset-failed {SERVICE_NAMES}")
     restart_took(host)
     took = restart_took(host)
     assert took < NOT_HELD_UP_S, f"the restart at once after a start took {took:.1f} s"
