@@ -299,8 +299,9 @@ def test_a_websocket_open_through_a_restart_gets_the_kinds_close_frame_and_conne
 def test_a_stop_while_the_server_starts_does_not_wait_out_the_graceful_timeout(host):
     """A restart at once after a start: the stop comes while the server boots.
 
-    gunicorn's ASGI worker lost that SIGTERM and served on until the arbiter's graceful timeout had passed
-    (files/asgi_stack_gunicorn.py).
+    gunicorn's workers (its own ASGI worker and uvicorn's) lost that SIGTERM and served on until the arbiter's
+    graceful timeout had passed (files/asgi_stack_gunicorn.py, files/asgi_stack_uvicorn.py). uvicorn's lost it
+    only when the stop came before the worker had set its handlers: at times, on a busy host.
     """
     host.run(f"systemctl reset-failed {SERVICE_NAMES}")
     restart_took(host)

@@ -45,6 +45,12 @@ What keeps requests alive through a deploy, and what fails without it
   and test_asgi_server.py::test_a_websocket_open_through_a_restart_gets_the_kinds_close_frame_and_connects_again
   fails (close code 1011 after 5 s instead of 1001); five restarts under the
   light load took 133 s instead of about 15;
+- gunicorn_uvicorn's worker class (asgi_server's files/asgi_stack_uvicorn.py)
+  holds a SIGTERM that comes before the worker has set its handlers: without
+  it, test_asgi_server.py::test_a_stop_while_the_server_starts_does_not_wait_out_the_graceful_timeout
+  fails at times on a busy host (a CI run: 30.7 s; on the demo host with its
+  CPUs kept busy, 3 of 25 restarts at once after a start took 31 s, 0 of 30
+  with it);
 - the listening socket held by systemd (socket activation), graceful
   timeouts, the upstream list with its retries (proxy_next_upstream,
   max_fails=0), kill modes, daphne's two instances restarted in turn, the

@@ -18,6 +18,16 @@ that arrives meanwhile is not taken up (the stop would never close that
 WebSocket, and it would hold the stop for the whole graceful timeout): it
 is answered as a plain request, and the client connects again.
 
+As gunicorn's worker, it also keeps a SIGTERM that comes while the worker
+boots (a restart right after a start): before the worker sets its own
+handlers, the arbiter's, inherited through the fork, queue it where only
+the arbiter's copy in the worker sees it, and the worker then serves on
+until the arbiter's graceful timeout has passed (30 s in a suite run on a
+busy machine). Here SIGTERM, SIGINT and SIGQUIT are held from the worker's
+first step until its own handlers are set, and any that the inherited
+handler queued is sent again. files/asgi_stack_gunicorn.py does the same for
+gunicorn's own worker: each file is installed alone, for its own kinds.
+
 Used by asgi.stack.asgi_server as the worker class of gunicorn
 (``asgi_stack_uvicorn.UvicornWorker``) and, for uvicorn alone, as its
 command (``python -m asgi_stack_uvicorn``, which takes uvicorn's arguments).
@@ -26,6 +36,8 @@ command (``python -m asgi_stack_uvicorn``, which takes uvicorn's arguments).
 from __future__ import annotations
 
 import os
+import queue
+import signal
 import sys
 from typing import ClassVar
 
@@ -33,6 +45,8 @@ from uvicorn.protocols.http import h11_impl, httptools_impl
 
 # Seconds a connection with no request running is read on after the stop began.
 GRACE = 1.0
+# The signals that stop a gunicorn worker, held until it has set its handlers.
+HELD = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
 
 
 def _drain(protocol_class: type) -> None:
@@ -92,9 +106,30 @@ _WEBSOCKET_LIMIT = {"ws_max_size": int(_LIMIT)} if _LIMIT else {}
 if _UvicornWorker is not None:
 
     class UvicornWorker(_UvicornWorker):
-        """gunicorn's uvicorn worker, with the graceful stop above and the largest WebSocket message of the unit."""
+        """gunicorn's uvicorn worker: the graceful stop above, the unit's largest WebSocket message, no stop lost."""
 
         CONFIG_KWARGS: ClassVar[dict] = {**_UvicornWorker.CONFIG_KWARGS, **_WEBSOCKET_LIMIT}
+
+        def init_process(self) -> None:
+            signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
+            # The arbiter's handler (a bound method of the arbiter's copy in
+            # this process) queues what came since the fork: sent again, it waits.
+            inherited = getattr(getattr(signal.getsignal(signal.SIGTERM), "__self__", None), "SIG_QUEUE", None)
+            while inherited is not None:
+                try:
+                    caught = inherited.get_nowait()
+                except queue.Empty:
+                    break
+                if caught in HELD:
+                    os.kill(os.getpid(), caught)
+            super().init_process()
+
+        def init_signals(self) -> None:
+            # The worker's own handlers: what was held is delivered to them now
+            # (SIGTERM's default, until uvicorn's server sets its own, ends a
+            # worker that has served nothing yet).
+            super().init_signals()
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD)
 
 
 if __name__ == "__main__":
