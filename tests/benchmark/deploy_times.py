@@ -113,6 +113,14 @@ class Bench:
             "ASGI_STACK_DEMO_PROJECT": str(DEMO),
             "ASGI_STACK_CA_DIR": str(self.work / "ca"),
         }
+        if connection == "mitogen":
+            # Mitogen is in ansible-playbook's virtualenv (tests/requirements.txt), as tests/run-scenario finds it.
+            python = Path(shutil.which("ansible-playbook") or "ansible-playbook").parent / "python"
+            where = "import ansible_mitogen, os; print(os.path.dirname(ansible_mitogen.__file__))"
+            mitogen = subprocess.run([python, "-c", where], capture_output=True, text=True, check=True).stdout.strip()
+            self.env.update(
+                {"ANSIBLE_STRATEGY_PLUGINS": f"{mitogen}/plugins/strategy", "ANSIBLE_STRATEGY": "mitogen_linear"}
+            )
         self.inventory = str(self.work / "inventory")
         # The CPU seconds of the last site() run (controller, hosts, machine).
         self.cpu: dict = {}
@@ -134,7 +142,9 @@ class Bench:
                 for host in HOSTS
             }
         else:
-            hosts = {host: {"ansible_connection": "community.docker.docker"} for host in HOSTS}
+            # Mitogen's strategy takes over Ansible's short name for the docker connection.
+            connection = "docker" if self.connection == "mitogen" else "community.docker.docker"
+            hosts = {host: {"ansible_connection": connection} for host in HOSTS}
         inventory = Path(self.inventory)
         inventory.mkdir(exist_ok=True)
         (inventory / "hosts.yml").write_text(json.dumps({"asgi_app": {"hosts": hosts}}))
@@ -280,9 +290,10 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=ROOT / ".cache" / "logs" / "results")
     parser.add_argument(
         "--connection",
-        choices=("docker", "ssh"),
+        choices=("docker", "ssh", "mitogen"),
         default="docker",
-        help="reach the hosts by docker exec (as the suite does) or over SSH (as servers are reached)",
+        help="reach the hosts by docker exec, over SSH (as servers are reached), or by docker exec through"
+        " Mitogen's strategy (as most of the suite's runs do)",
     )
     args = parser.parse_args()
 

@@ -31,7 +31,7 @@ pytestmark = [
     pytest.mark.skipif(
         os.environ.get("ASGI_STACK_DISTRO") != "debian13"
         or KIND != KINDS[0]
-        or os.environ.get("ASGI_STACK_CONNECTION", "docker") != "docker",
+        or os.environ.get("ASGI_STACK_CONNECTION", "docker") not in ("docker", "mitogen"),
         reason="runs once, on Debian 13 with the first kind, over docker exec",
     ),
 ]
