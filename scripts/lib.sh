@@ -145,6 +145,22 @@ use_built_collection() {
   export ANSIBLE_COLLECTIONS_PATH="$dest"
 }
 
+# Mitogen's strategy for every ansible-playbook started from here on
+# (CONNECTION mitogen of tests/run-scenario, --connection mitogen of
+# scripts/benchmark-deploys): it is in the virtualenv (tests/requirements.txt).
+# ansible-core 2.19 deprecates strategy plugins from outside ansible.builtin:
+# the one deprecation such runs let pass (the stock runs show that none other
+# comes from the collection); when the plugins go, so does this.
+use_mitogen() {
+  local mitogen
+  mitogen=$("$VENV/bin/python" -c 'import ansible_mitogen, os; print(os.path.dirname(ansible_mitogen.__file__))') || {
+    echo "Mitogen is not in $VENV (tests/requirements.txt)" >&2
+    return 2
+  }
+  export ANSIBLE_STRATEGY_PLUGINS="$mitogen/plugins/strategy" ANSIBLE_STRATEGY=mitogen_linear
+  export ASGI_STACK_STRATEGY_DEPRECATION="Use of strategy plugins not included in ansible.builtin are deprecated"
+}
+
 # The collection under test, found by Ansible as asgi.stack from this checkout.
 use_this_collection() {
   local link="$CACHE/collections/ansible_collections/asgi/stack"

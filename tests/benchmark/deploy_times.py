@@ -113,14 +113,6 @@ class Bench:
             "ASGI_STACK_DEMO_PROJECT": str(DEMO),
             "ASGI_STACK_CA_DIR": str(self.work / "ca"),
         }
-        if connection == "mitogen":
-            # Mitogen is in ansible-playbook's virtualenv (tests/requirements.txt), as tests/run-scenario finds it.
-            python = Path(shutil.which("ansible-playbook") or "ansible-playbook").parent / "python"
-            where = "import ansible_mitogen, os; print(os.path.dirname(ansible_mitogen.__file__))"
-            mitogen = subprocess.run([python, "-c", where], capture_output=True, text=True, check=True).stdout.strip()
-            self.env.update(
-                {"ANSIBLE_STRATEGY_PLUGINS": f"{mitogen}/plugins/strategy", "ANSIBLE_STRATEGY": "mitogen_linear"}
-            )
         self.inventory = str(self.work / "inventory")
         # The CPU seconds of the last site() run (controller, hosts, machine).
         self.cpu: dict = {}
@@ -142,7 +134,8 @@ class Bench:
                 for host in HOSTS
             }
         else:
-            # Mitogen's strategy takes over Ansible's short name for the docker connection.
+            # Mitogen's strategy (scripts/benchmark-deploys: use_mitogen) takes over Ansible's short name for the
+            # docker connection.
             connection = "docker" if self.connection == "mitogen" else "community.docker.docker"
             hosts = {host: {"ansible_connection": connection} for host in HOSTS}
         inventory = Path(self.inventory)
@@ -293,7 +286,7 @@ def main() -> None:
         choices=("docker", "ssh", "mitogen"),
         default="docker",
         help="reach the hosts by docker exec, over SSH (as servers are reached), or by docker exec through"
-        " Mitogen's strategy (as most of the suite's runs do)",
+        " Mitogen's strategy (CONNECTION mitogen of tests/run-scenario)",
     )
     args = parser.parse_args()
 
