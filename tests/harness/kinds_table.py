@@ -69,6 +69,12 @@ def _headers(entry: dict) -> str:
     return ", ".join(cleared + hidden) or "none"
 
 
+def _ready(entry: dict) -> str:
+    if entry.get("ready_when_serving"):
+        return "once it serves the app"
+    return "while it still loads the app (requests wait)"
+
+
 def _websocket(entry: dict) -> str:
     code = entry["websocket_stop"]
     if code:
@@ -78,9 +84,9 @@ def _websocket(entry: dict) -> str:
 
 def readme_table() -> str:
     rows = [
-        "| `asgi_server_kind` | what | processes | listening socket | reload | a WebSocket at a stop | own TLS | helper"
-        " | nginx | packages |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| `asgi_server_kind` | what | processes | listening socket | reload | a restart returns"
+        " | a WebSocket at a stop | own TLS | helper | nginx | packages |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     wanted = packages()
     for kind, entry in table().items():
@@ -88,7 +94,7 @@ def readme_table() -> str:
         rows.append(
             f"| `{kind}` | {entry['description']} "
             f"| {'workers (`asgi_server_workers`)' if entry['workers'] else 'one'} "
-            f"| {_socket(entry)} | {_reload(entry)} | {_websocket(entry)} "
+            f"| {_socket(entry)} | {_reload(entry)} | {_ready(entry)} | {_websocket(entry)} "
             f"| {'yes' if entry['tls'] else 'no'} | {helper} "
             f"| {_headers(entry)} | {', '.join(f'`{line}`' for line in wanted.get(kind, []))} |"
         )

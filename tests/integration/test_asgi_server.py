@@ -310,6 +310,35 @@ def test_a_stop_while_the_server_starts_does_not_wait_out_the_graceful_timeout(h
     assert through_socket(host, "/health/")["status"] == "ok"
 
 
+# Seconds the demo's app takes to load in the test below (DEMO_LOAD_DELAY).
+LOAD_DELAY_S = 3
+
+
+def test_a_restart_returns_once_the_server_serves(host):
+    """An app that takes its time to load: ``systemctl restart`` returns only once the server serves it.
+
+    So a deploy's health check, or the next restart, meets a server that answers (the kinds table's
+    ready_when_serving, the README's "a restart returns"). uvicorn was counted started as soon as it ran
+    (Type=exec): restarts 1 s apart stopped workers that had served nothing, and a request waited through
+    all of them (14.9 s through five in a suite run); files/asgi_stack_uvicorn.py now tells systemd once
+    every worker serves.
+    """
+    if not TRAITS.get("ready_when_serving"):
+        pytest.skip(f"systemd counts {KIND} started while it still loads the app (the README's table)")
+    dropin = f"/run/systemd/system/{unit_files_of(KIND)[0]}.d"
+    setting = f"[Service]\nEnvironment=DEMO_LOAD_DELAY={LOAD_DELAY_S}\n"
+    assert host.run(f"mkdir -p {dropin} && printf '{setting}' > {dropin}/load-delay.conf").rc == 0
+    try:
+        assert host.run("systemctl daemon-reload").rc == 0
+        took = restart_took(host)
+        answered = through_socket(host, "/health/")
+    finally:
+        host.run(f"rm -rf {dropin} && systemctl daemon-reload")
+        assert host.run(f"systemctl restart {SERVICE_NAMES}").rc == 0
+    assert took >= LOAD_DELAY_S, f"the restart returned after {took:.1f} s, before the app had loaded"
+    assert answered["status"] == "ok"
+
+
 def test_server_restarts_after_it_is_killed(host):
     main_pid = current_main_pid(host)
     assert main_pid > 0

@@ -37,6 +37,7 @@ OPTIONAL = {
     "instances": int,
     "python_helper": str,
     "signal_helper": bool,
+    "ready_when_serving": bool,
     "proxy_clear_request_headers": list,
     "proxy_hide_response_headers": list,
 }

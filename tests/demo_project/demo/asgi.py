@@ -1,9 +1,13 @@
 """ASGI entry point: HTTP goes to Django, WebSockets to Channels consumers."""
 
 import os
+import time
 
 from django.core.asgi import get_asgi_application
 
+# For the tests: an app that takes this many seconds to load, as a large
+# project does (tests/integration/test_asgi_server.py).
+time.sleep(float(os.environ.get("DEMO_LOAD_DELAY", "0")))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
 # Django must be set up before the consumers (and their models) are imported.
 django_asgi_app = get_asgi_application()
