@@ -301,6 +301,12 @@ def molecule_host() -> tuple[str, dict]:
     raise AssertionError(f"no host in molecule's inventory {inventory}")
 
 
+# What only a run at -vvvv prints, whatever the connection: ansible-playbook's
+# arguments, shown by the default callback (connection plugins print their
+# own lines, such as ESTABLISH, but Mitogen's strategy prints none).
+AT_VVVV = "Positional arguments: "
+
+
 def where(output: str, value: str) -> str:
     """The output before the secret value's first showing (as is, or escaped as JSON or Python write it),
     the value itself masked; '' if it does not show."""

@@ -13,7 +13,7 @@ import time
 
 import pytest
 import yaml
-from conftest import KEY_GROUP, ROOT, TLS_DIR, TLS_PORTS, exposure, run_playbook, where
+from conftest import AT_VVVV, KEY_GROUP, ROOT, TLS_DIR, TLS_PORTS, exposure, run_playbook, where
 
 pytestmark = pytest.mark.acme
 
@@ -145,7 +145,7 @@ def test_a_deploy_at_the_highest_verbosity_shows_no_key(host):
     result = run_playbook("site.yml", {**CONVERGE_VARS, "certificates_acme_account_key": account_key}, "-vvvv")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    assert "ESTABLISH" in output, "not the output of -vvvv"
+    assert AT_VVVV in output, "not the output of -vvvv"
     for name, key in {"account key": account_key, "certificate key": certificate_key}.items():
         # Each line of the key's body, so that a key printed with its line breaks escaped is found too.
         body = [line for line in key.strip().splitlines() if not line.startswith("-----")]

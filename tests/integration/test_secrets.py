@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 import yaml
-from conftest import ENV_FILE, ON_DEBIAN_12_ONCE, ORIGIN, ROOT, curl, run_playbook, where
+from conftest import AT_VVVV, ENV_FILE, ON_DEBIAN_12_ONCE, ORIGIN, ROOT, curl, run_playbook, where
 
 # One run proves it for all kinds: on the Debian 12 host, which also runs PostgreSQL and Redis.
 pytestmark = [pytest.mark.secrets, ON_DEBIAN_12_ONCE]
@@ -48,7 +48,7 @@ def test_a_deploy_at_the_highest_verbosity_shows_no_secret(host):
         output = result.stdout + result.stderr
         assert result.returncode == 0, output[-3000:]
         assert "DEMO_ADDED_SECRET" in host.file(ENV_FILE).content_string, "the deploy did not write the secret"
-        assert "ESTABLISH" in output, "not the output of -vvvv"
+        assert AT_VVVV in output, "not the output of -vvvv"
         shown = {name: where(output, value) for name, value in secrets.items() if where(output, value)}
         assert shown == {}, f"secrets in the output: {shown}"
     finally:
