@@ -375,25 +375,27 @@ def run_playbook(playbook: str, extra_vars: dict, *options: str) -> subprocess.C
 
 
 def run_with_inventory(
-    playbook: str, groups: dict, limit: str, directory: Path, *options: str, timeout: int = 900
+    playbook: str, groups: dict, limit: str, directory: Path, *options: str, timeout: int = 900, **environment: str
 ) -> subprocess.CompletedProcess:
     """One of playbooks/ with molecule's inventory and one of the test's own (``groups``, written into
     ``directory``), limited to ``limit``: hosts of the test's own, such as a host per bad-input case, each the
     scenario's container under another name."""
     inventory = directory / "inventory.yml"
     inventory.write_text(yaml.safe_dump(groups))
-    return ansible_playbook(playbook, "-i", str(inventory), "--limit", limit, *options, timeout=timeout)
+    return ansible_playbook(playbook, "-i", str(inventory), "--limit", limit, *options, timeout=timeout, **environment)
 
 
-def ansible_playbook(playbook: str, *options: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """ansible-playbook with molecule's inventory and ``options``; its result, once it is known that Ansible
-    announced no deprecation (tests/run-scenario checks the molecule steps the same way)."""
+def ansible_playbook(
+    playbook: str, *options: str, timeout: int = 900, **environment: str
+) -> subprocess.CompletedProcess:
+    """ansible-playbook with molecule's inventory and ``options`` (and more ``environment``); its result, once
+    it is known that Ansible announced no deprecation (tests/run-scenario checks the molecule steps the same way)."""
     inventory = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
     result = subprocess.run(
         ["ansible-playbook", "-i", str(inventory), *options, str(ROOT / "playbooks" / playbook)],
         capture_output=True,
         text=True,
-        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", **environment},
         timeout=timeout,
         check=False,
     )
