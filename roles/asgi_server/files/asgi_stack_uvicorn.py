@@ -154,7 +154,8 @@ def notify_ready() -> None:
 
 
 if __name__ == "__main__":
-    import uvicorn.main
+    import importlib
+
     from uvicorn.main import main
     from uvicorn.server import Server
     from uvicorn.supervisors import Multiprocess
@@ -189,7 +190,9 @@ if __name__ == "__main__":
                 self.told = True
                 notify_ready()
 
-    uvicorn.main.Server = ReadyServer
-    uvicorn.main.Multiprocess = ReadyMultiprocess
+    # The module: the package's attribute of that name is the command, main.
+    command_module = importlib.import_module("uvicorn.main")
+    command_module.Server = ReadyServer
+    command_module.Multiprocess = ReadyMultiprocess
     sys.argv[0] = "uvicorn"
     main()
