@@ -51,6 +51,13 @@ What keeps requests alive through a deploy, and what fails without it
   fails at times on a busy host (a CI run: 30.7 s; on the demo host with its
   CPUs kept busy, 3 of 25 restarts at once after a start took 31 s, 0 of 30
   with it);
+- uvicorn's readiness (Type=notify; asgi_server's files/asgi_stack_uvicorn.py
+  tells systemd once every worker serves): without it,
+  test_asgi_server.py::test_a_restart_returns_once_the_server_serves fails
+  (the restart returned after 0.9 s with an app that takes 3 s to load), and
+  restarts 1 s apart stop workers that have served nothing: a request of
+  this file's restart step waited 14.9 s through five (15.8 and 18.1 s in
+  earlier suite runs; gunicorn's kinds 2.5 to 6.1 s);
 - the listening socket held by systemd (socket activation), graceful
   timeouts, the upstream list with its retries (proxy_next_upstream,
   max_fails=0), kill modes, daphne's two instances restarted in turn, the
