@@ -210,7 +210,8 @@ def assert_nothing_dropped(totals: dict) -> None:
     assert totals["requests"] >= 50, totals
     assert totals["failures"] == 0, totals
     if PROFILE == "busy":
-        assert totals["uploads"] > 0 and totals["streams"] > 0, totals
+        # The busy mix was met: each client posts every 25th request (a short step may end first).
+        assert totals.get("uploads", 0) > 0 and totals.get("streams", 0) > 0, f"no upload or no stream: {totals}"
         assert totals["streams_failed"] == 0, totals
         # A WebSocket that closes gets a close frame and connects again; how
         # long that takes is printed (worst_reconnect_s), not yet held to 2 s.
