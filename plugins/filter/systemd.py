@@ -164,22 +164,26 @@ def server_helpers(
 ) -> dict[str, Any]:
     """The helper files of the kinds: every Python helper, the chosen kind's, and those the chosen kind does not use.
 
-    A kind's ``python_helper`` names a module installed as ``lib_dir``/<name>.py;
-    a kind with ``signal_helper`` true stops and reloads through the script
+    A kind's ``python_helper`` names a module installed as ``lib_dir``/<name>.py,
+    with the modules it imports (``python_modules``) beside it; a kind with
+    ``signal_helper`` true stops and reloads through the script
     ``signal_helper``. ``unused`` lists what retire.yml removes: the other
-    kinds' Python helpers, ``lib_dir`` itself when the chosen kind has none,
+    kinds' Python modules, ``lib_dir`` itself when the chosen kind has none,
     and the signal script when the chosen kind does not use it.
     """
     if chosen not in kinds:
         raise AnsibleFilterError(f"asgi.stack.server_helpers: no kind '{chosen}' in {sorted(kinds)}")
-    modules = []
+
+    def modules_of(properties: Mapping[str, Any]) -> list[str]:
+        helper = properties.get("python_helper")
+        return [helper, *properties.get("python_modules", [])] if helper else []
+
+    modules: list[str] = []
     for properties in kinds.values():
-        if properties.get("python_helper") and properties["python_helper"] not in modules:
-            modules.append(properties["python_helper"])
+        modules.extend(module for module in modules_of(properties) if module not in modules)
     python = [f"{lib_dir}/{module}.py" for module in modules]
-    own = kinds[chosen].get("python_helper")
-    chosen_python = f"{lib_dir}/{own}.py" if own else None
-    unused = ([] if own else [lib_dir]) + [path for path in python if path != chosen_python]
+    chosen_python = [f"{lib_dir}/{module}.py" for module in modules_of(kinds[chosen])]
+    unused = ([] if chosen_python else [lib_dir]) + [path for path in python if path not in chosen_python]
     if not kinds[chosen].get("signal_helper", False):
         unused.append(signal_helper)
     return {"python": python, "chosen_python": chosen_python, "unused": unused}

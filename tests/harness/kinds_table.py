@@ -90,7 +90,8 @@ def readme_table() -> str:
     ]
     wanted = packages()
     for kind, entry in table().items():
-        helper = f"`{entry['python_helper']}.py`" if entry.get("python_helper") else "none"
+        modules = [entry["python_helper"], *entry.get("python_modules", [])] if entry.get("python_helper") else []
+        helper = ", ".join(f"`{module}.py`" for module in modules) or "none"
         rows.append(
             f"| `{kind}` | {entry['description']} "
             f"| {'workers (`asgi_server_workers`)' if entry['workers'] else 'one'} "

@@ -94,7 +94,8 @@ def test_only_the_chosen_kind_is_installed(host):
     # Each kind's helpers go with it: hypercorn's stop and reload helper, the
     # Python module of a kind that has one.
     assert host.file("/usr/local/sbin/asgi-stack-hypercorn-signal").exists == TRAITS.get("signal_helper", False)
-    helpers = [f"{TRAITS['python_helper']}.py"] if "python_helper" in TRAITS else []
+    modules = [TRAITS["python_helper"], *TRAITS.get("python_modules", [])] if "python_helper" in TRAITS else []
+    helpers = sorted(f"{module}.py" for module in modules)
     lib = host.file("/usr/local/lib/asgi-stack/python")
     assert (sorted(lib.listdir()) if lib.exists else []) == helpers
 

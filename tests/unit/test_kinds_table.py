@@ -4,6 +4,7 @@ The table: roles/asgi_server/vars/main.yml, asgi_server_kinds. Adding a kind mea
 command line in templates/exec/<kind>.j2 and its packages in asgi_server_packages.
 """
 
+import ast
 import itertools
 import re
 import sys
@@ -36,6 +37,7 @@ REQUIRED = {
 OPTIONAL = {
     "instances": int,
     "python_helper": str,
+    "python_modules": list,
     "signal_helper": bool,
     "ready_when_serving": bool,
     "proxy_clear_request_headers": list,
@@ -77,7 +79,26 @@ def test_every_kind_has_each_attribute_and_no_unknown_one(kind):
 
 def test_every_helper_module_belongs_to_a_kind():
     helpers = {entry["python_helper"] for entry in TABLE.values() if "python_helper" in entry}
-    assert helpers == {path.stem for path in (ROLE / "files").glob("*.py")}
+    imported = {module for entry in TABLE.values() for module in entry.get("python_modules", [])}
+    assert helpers | imported == {path.stem for path in (ROLE / "files").glob("*.py")}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_helper_imports_of_files_only_the_modules_installed_beside_it(kind):
+    """A kind's helper and the modules it imports are installed alone: what they import of files/ is among them.
+
+    Imports at a module's top level, which every kind that installs it runs; asgi_stack_uvicorn imports
+    asgi_stack_arbiter only where it is gunicorn's worker (uvicorn_worker importable).
+    """
+    ours = {path.stem for path in (ROLE / "files").glob("*.py")}
+    entry = TABLE[kind]
+    assert "python_helper" in entry or not entry.get("python_modules"), f"{kind}: modules without a helper"
+    installed = {entry["python_helper"], *entry.get("python_modules", [])} if "python_helper" in entry else set()
+    for module in installed:
+        tree = ast.parse((ROLE / "files" / f"{module}.py").read_text())
+        names = {alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
+        names |= {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
+        assert names & ours <= installed, f"{kind}: {module} imports {sorted(names & ours - installed)}"
 
 
 @pytest.mark.parametrize("kind", KINDS)

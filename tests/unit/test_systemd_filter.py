@@ -118,13 +118,27 @@ def test_every_python_helper_of_the_table_is_a_file_of_the_role():
 def test_a_kind_keeps_its_own_helpers_and_retires_the_others(kind):
     helpers = systemd.server_helpers(TABLE, kind, LIB, SIGNAL)
     own = TABLE[kind].get("python_helper")
-    assert helpers["chosen_python"] == (f"{LIB}/{own}.py" if own else None)
-    assert helpers["chosen_python"] not in helpers["unused"]
-    assert sorted(set(helpers["python"]) - {helpers["chosen_python"]}) == sorted(
+    modules = [own, *TABLE[kind].get("python_modules", [])] if own else []
+    assert helpers["chosen_python"] == [f"{LIB}/{module}.py" for module in modules]
+    assert not set(helpers["chosen_python"]) & set(helpers["unused"])
+    assert sorted(set(helpers["python"]) - set(helpers["chosen_python"])) == sorted(
         path for path in helpers["unused"] if path.endswith(".py")
     )
     assert (LIB in helpers["unused"]) is (own is None)
     assert (SIGNAL in helpers["unused"]) is not TABLE[kind].get("signal_helper", False)
+
+
+def test_a_module_two_kinds_import_is_listed_once_and_kept_for_either():
+    kinds = {
+        "one": {"python_helper": "first", "python_modules": ["shared"]},
+        "two": {"python_helper": "second", "python_modules": ["shared"]},
+        "none": {},
+    }
+    helpers = systemd.server_helpers(kinds, "two", LIB, SIGNAL)
+    assert helpers["python"] == [f"{LIB}/first.py", f"{LIB}/shared.py", f"{LIB}/second.py"]
+    assert helpers["chosen_python"] == [f"{LIB}/second.py", f"{LIB}/shared.py"]
+    assert helpers["unused"] == [f"{LIB}/first.py", SIGNAL]
+    assert systemd.server_helpers(kinds, "none", LIB, SIGNAL)["unused"][0] == LIB
 
 
 def test_helpers_of_an_unknown_kind_are_refused():

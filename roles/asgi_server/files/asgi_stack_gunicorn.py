@@ -9,21 +9,16 @@ none. The application is wrapped in uvicorn's ProxyHeadersMiddleware, which
 takes the client's address from X-Forwarded-For: the socket is reachable by
 nginx alone, which sets that header itself.
 
-Two things keep gunicorn 27's worker from stopping when it is told to, until
-its graceful timeout has passed and the arbiter kills it:
+An open WebSocket keeps gunicorn 27's worker from stopping when it is told
+to, until its graceful timeout has passed and the arbiter kills it, since
+the stop waits for every connection. Here each gets a close frame 1001
+(going away) when the stop begins, as does one opened meanwhile; its client
+connects again, to a worker that is not stopping.
 
-- a SIGTERM that comes while the worker boots (a restart right after a
-  start) is lost: before the worker sets its own handlers, the arbiter's,
-  inherited through the fork, queue it where only the arbiter's copy in the
-  worker sees it; after, uvloop drops a signal that arrives before its loop
-  runs. The worker then serves on, and the arbiter waits out its graceful
-  timeout for it. Here SIGTERM, SIGINT and SIGQUIT are held from the
-  worker's first step until its loop runs, and delivered then, with any that
-  the inherited handlers queued;
-- an open WebSocket keeps the worker waiting, since the stop waits for every
-  connection. Here each gets a close frame 1001 (going away) when the stop
-  begins, as does one opened meanwhile; its client connects again, to a
-  worker that is not stopping.
+A SIGTERM that comes while the worker boots is kept, and gunicorn counts
+started only once each worker serves: both come from
+files/asgi_stack_arbiter.py, which uvicorn's worker for gunicorn
+(files/asgi_stack_uvicorn.py) shares, installed beside this file.
 
 Used by asgi.stack.asgi_server as gunicorn's worker class
 (``asgi_stack_gunicorn.ASGIWorker``).
@@ -32,18 +27,14 @@ Used by asgi.stack.asgi_server as gunicorn's worker class
 from __future__ import annotations
 
 import asyncio
-import os
-import queue
-import signal
 import weakref
 
+from asgi_stack_arbiter import Worker
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.asgi.websocket import CLOSE_GOING_AWAY
 from gunicorn.workers import gasgi
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-# The signals that stop the worker, held until its loop runs.
-HELD = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
 # How often a stopping worker looks for WebSockets to close.
 POLL = 0.1
 
@@ -56,7 +47,7 @@ class Protocol(ASGIProtocol):
         super().connection_made(transport)
 
 
-class ASGIWorker(gasgi.ASGIWorker):
+class ASGIWorker(Worker, gasgi.ASGIWorker):
     """gunicorn's ASGI worker with the application behind nginx's proxy headers, and a stop that holds nothing up."""
 
     def __init__(self, *args, **kwargs):
@@ -67,24 +58,11 @@ class ASGIWorker(gasgi.ASGIWorker):
         super().load_wsgi()
         self.asgi = ProxyHeadersMiddleware(self.asgi, trusted_hosts="*")
 
-    def init_process(self):
-        signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
-        # The arbiter's handler (a bound method of the arbiter's copy in this
-        # process) queues what came since the fork: sent again, it waits here.
-        inherited = getattr(getattr(signal.getsignal(signal.SIGTERM), "__self__", None), "SIG_QUEUE", None)
-        while inherited is not None:
-            try:
-                caught = inherited.get_nowait()
-            except queue.Empty:
-                break
-            if caught in HELD:
-                os.kill(os.getpid(), caught)
-        super().init_process()
-
     def run(self):
         # gunicorn's worker makes its connections with the module's ASGIProtocol.
         gasgi.ASGIProtocol = Protocol
-        self.loop.call_soon(signal.pthread_sigmask, signal.SIG_UNBLOCK, HELD)
+        # uvloop drops a signal that arrives before its loop runs: the held ones are delivered then.
+        self.loop.call_soon(self.release_stops)
         super().run()
 
     async def _shutdown(self):

@@ -18,15 +18,11 @@ that arrives meanwhile is not taken up (the stop would never close that
 WebSocket, and it would hold the stop for the whole graceful timeout): it
 is answered as a plain request, and the client connects again.
 
-As gunicorn's worker, it also keeps a SIGTERM that comes while the worker
-boots (a restart right after a start): before the worker sets its own
-handlers, the arbiter's, inherited through the fork, queue it where only
-the arbiter's copy in the worker sees it, and the worker then serves on
-until the arbiter's graceful timeout has passed (30 s in a suite run on a
-busy machine). Here SIGTERM, SIGINT and SIGQUIT are held from the worker's
-first step until its own handlers are set, and any that the inherited
-handler queued is sent again. files/asgi_stack_gunicorn.py does the same for
-gunicorn's own worker: each file is installed alone, for its own kinds.
+As gunicorn's worker, it keeps a SIGTERM that comes while the worker boots,
+and gunicorn counts started only once each worker serves: both come from
+files/asgi_stack_arbiter.py, which gunicorn's own worker
+(files/asgi_stack_gunicorn.py) shares, installed beside this file for
+gunicorn's kind.
 
 As uvicorn's command, it tells systemd (the unit's Type=notify) that the
 server is started only once every worker has loaded the app and serves.
@@ -45,8 +41,6 @@ command (``python -m asgi_stack_uvicorn``, which takes uvicorn's arguments).
 from __future__ import annotations
 
 import os
-import queue
-import signal
 import socket
 import sys
 from typing import ClassVar
@@ -55,8 +49,6 @@ from uvicorn.protocols.http import h11_impl, httptools_impl
 
 # Seconds a connection with no request running is read on after the stop began.
 GRACE = 1.0
-# The signals that stop a gunicorn worker, held until it has set its handlers.
-HELD = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
 
 
 def _drain(protocol_class: type) -> None:
@@ -114,32 +106,23 @@ _LIMIT = os.environ.get("ASGI_STACK_WS_MAX_SIZE")
 _WEBSOCKET_LIMIT = {"ws_max_size": int(_LIMIT)} if _LIMIT else {}
 
 if _UvicornWorker is not None:
+    # gunicorn's kind: installed beside this module for it (the kinds table's python_modules).
+    from asgi_stack_arbiter import Worker
 
-    class UvicornWorker(_UvicornWorker):
-        """gunicorn's uvicorn worker: the graceful stop above, the unit's largest WebSocket message, no stop lost."""
+    class UvicornWorker(Worker, _UvicornWorker):
+        """gunicorn's uvicorn worker: the graceful stop above, the unit's largest WebSocket message, no stop lost.
+
+        And systemd counts gunicorn started once each worker serves (files/asgi_stack_arbiter.py).
+        """
 
         CONFIG_KWARGS: ClassVar[dict] = {**_UvicornWorker.CONFIG_KWARGS, **_WEBSOCKET_LIMIT}
-
-        def init_process(self) -> None:
-            signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
-            # The arbiter's handler (a bound method of the arbiter's copy in
-            # this process) queues what came since the fork: sent again, it waits.
-            inherited = getattr(getattr(signal.getsignal(signal.SIGTERM), "__self__", None), "SIG_QUEUE", None)
-            while inherited is not None:
-                try:
-                    caught = inherited.get_nowait()
-                except queue.Empty:
-                    break
-                if caught in HELD:
-                    os.kill(os.getpid(), caught)
-            super().init_process()
 
         def init_signals(self) -> None:
             # The worker's own handlers: what was held is delivered to them now
             # (SIGTERM's default, until uvicorn's server sets its own, ends a
             # worker that has served nothing yet).
             super().init_signals()
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD)
+            self.release_stops()
 
 
 def notify_ready() -> None:
