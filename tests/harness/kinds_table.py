@@ -70,9 +70,13 @@ def _headers(entry: dict) -> str:
 
 
 def _ready(entry: dict) -> str:
-    if entry.get("ready_when_serving"):
+    if not entry.get("ready_when_serving"):
+        return "while it still loads the app (requests wait)"
+    if not entry["workers"] or entry["type"] == "exec":
         return "once it serves the app"
-    return "while it still loads the app (requests wait)"
+    if entry.get("notify_access") == "all":
+        return "once its first worker serves the app"
+    return "once every worker serves the app"
 
 
 def _websocket(entry: dict) -> str:

@@ -37,7 +37,8 @@ What keeps requests alive through a deploy, and what fails without it
   test_asgi_server.py::test_reload_lets_a_running_request_finish fails
   (curl: "Empty reply from server" for the request running on the first
   instance while the instances restart in turn);
-- gunicorn_asgi's worker class (asgi_server's files/asgi_stack_gunicorn.py),
+- gunicorn_asgi's worker class (asgi_server's files/asgi_stack_gunicorn.py,
+  with files/asgi_stack_arbiter.py, which both gunicorn kinds share),
   which holds a SIGTERM that comes while a worker boots until its loop runs
   and closes open WebSockets with 1001 when a worker stops: without it,
   test_asgi_server.py::test_a_stop_while_the_server_starts_does_not_wait_out_the_graceful_timeout
@@ -45,8 +46,9 @@ What keeps requests alive through a deploy, and what fails without it
   and test_asgi_server.py::test_a_websocket_open_through_a_restart_gets_the_kinds_close_frame_and_connects_again
   fails (close code 1011 after 5 s instead of 1001); five restarts under the
   light load took 133 s instead of about 15;
-- gunicorn_uvicorn's worker class (asgi_server's files/asgi_stack_uvicorn.py)
-  holds a SIGTERM that comes before the worker has set its handlers: without
+- gunicorn_uvicorn's worker class (asgi_server's files/asgi_stack_uvicorn.py,
+  with files/asgi_stack_arbiter.py) holds a SIGTERM that comes before the
+  worker has set its handlers: without
   it, test_asgi_server.py::test_a_stop_while_the_server_starts_does_not_wait_out_the_graceful_timeout
   fails at times on a busy host (a CI run: 30.7 s; on the demo host with its
   CPUs kept busy, 3 of 25 restarts at once after a start took 31 s, 0 of 30
@@ -58,6 +60,18 @@ What keeps requests alive through a deploy, and what fails without it
   restarts 1 s apart stop workers that have served nothing: a request of
   this file's restart step waited 14.9 s through five (15.8 and 18.1 s in
   earlier suite runs; gunicorn's kinds 2.5 to 6.1 s);
+- gunicorn's readiness (files/asgi_stack_arbiter.py holds back the arbiter's
+  READY=1 until each worker serves): without it (the arbiter's own READY=1,
+  sent as soon as it listens), test_a_restart_returns_once_the_server_serves
+  fails for gunicorn_asgi (the restart returned after 2.1 s with an app that
+  takes 3 s to load);
+- hypercorn's readiness (Type=notify, NotifyAccess=all; its first worker to
+  load the app says so through files/asgi_stack_notify.py): without it
+  (Type=exec), the same test fails (the restart returned after 1.0 s with an
+  app that takes 4 s to load). granian needs nothing of the kind: it listens
+  on its socket only once its workers have loaded the app, and its
+  ExecStartPost waits for the socket to answer (granian as Type=exec passes
+  the test);
 - the listening socket held by systemd (socket activation), graceful
   timeouts, the upstream list with its retries (proxy_next_upstream,
   max_fails=0), kill modes, daphne's two instances restarted in turn, the

@@ -38,6 +38,7 @@ OPTIONAL = {
     "instances": int,
     "python_helper": str,
     "python_modules": list,
+    "notify_access": str,
     "signal_helper": bool,
     "ready_when_serving": bool,
     "proxy_clear_request_headers": list,
@@ -69,6 +70,8 @@ def test_every_kind_has_each_attribute_and_no_unknown_one(kind):
         assert name in REQUIRED or name in OPTIONAL, f"{kind}: unknown attribute {name}"
         assert isinstance(value, (REQUIRED | OPTIONAL)[name]), f"{kind}: {name}"
     assert entry["type"] in ("notify", "exec")
+    assert entry.get("notify_access", "main") in ("main", "all")
+    assert entry["type"] == "notify" or "notify_access" not in entry, f"{kind}: notify_access without Type=notify"
     assert entry["reload_signal"] in ("", "HUP")
     assert entry.get("instances", 1) >= 1
     assert entry["websocket_stop"] in (0, 1001, 1012)

@@ -42,6 +42,7 @@ import h2.settings
 import hypercorn.asyncio.run
 import hypercorn.config
 import hypercorn.protocol
+from asgi_stack_notify import notify_ready
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.events import Updated
 from hypercorn.middleware import ProxyFixMiddleware
@@ -180,3 +181,9 @@ hypercorn.config.Config.create_ssl_context = create_ssl_context
 # takes from a settings file only: its default, for every connection.
 if "ASGI_STACK_WS_MAX_SIZE" in os.environ:
     hypercorn.config.Config.websocket_max_message_size = int(os.environ["ASGI_STACK_WS_MAX_SIZE"])
+
+# hypercorn loads this module in each worker, just before the worker serves: the
+# first worker to get here tells systemd that the server serves (the unit's
+# Type=notify, NotifyAccess=all), so a restart returns then, not while the
+# workers still load the app.
+notify_ready()

@@ -41,7 +41,6 @@ command (``python -m asgi_stack_uvicorn``, which takes uvicorn's arguments).
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from typing import ClassVar
 
@@ -125,20 +124,11 @@ if _UvicornWorker is not None:
             self.release_stops()
 
 
-def notify_ready() -> None:
-    """Sends READY=1 to systemd's notification socket (NOTIFY_SOCKET, set for a Type=notify unit's main process)."""
-    address = os.environ.get("NOTIFY_SOCKET", "")
-    if not address:
-        return
-    if address.startswith("@"):  # an abstract socket
-        address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
-        notify.sendto(b"READY=1", address)
-
-
 if __name__ == "__main__":
+    # uvicorn's kind: asgi_stack_notify is installed beside this module for it (the kinds table's python_modules).
     import importlib
 
+    from asgi_stack_notify import notify_ready
     from uvicorn.main import main
     from uvicorn.server import Server
     from uvicorn.supervisors import Multiprocess
