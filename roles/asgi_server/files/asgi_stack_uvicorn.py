@@ -95,6 +95,9 @@ _drain(httptools_impl.HttpToolsProtocol)
 _drain(h11_impl.H11Protocol)
 
 try:
+    # gunicorn's kind alone has asgi_stack_arbiter installed beside this module (the kinds table's
+    # python_modules). uvicorn's may find uvicorn-worker in a virtualenv that a release of that kind built.
+    from asgi_stack_arbiter import Worker
     from uvicorn_worker import UvicornWorker as _UvicornWorker
 except ImportError:  # uvicorn alone
     _UvicornWorker = None
@@ -105,8 +108,6 @@ _LIMIT = os.environ.get("ASGI_STACK_WS_MAX_SIZE")
 _WEBSOCKET_LIMIT = {"ws_max_size": int(_LIMIT)} if _LIMIT else {}
 
 if _UvicornWorker is not None:
-    # gunicorn's kind: installed beside this module for it (the kinds table's python_modules).
-    from asgi_stack_arbiter import Worker
 
     class UvicornWorker(Worker, _UvicornWorker):
         """gunicorn's uvicorn worker: the graceful stop above, the unit's largest WebSocket message, no stop lost.
