@@ -44,7 +44,10 @@ ensure_venv() {
   if [ "$(sha256sum "$req" | cut -d' ' -f1)" != "$(cat "$stamp" 2>/dev/null)" ]; then
     log "Installing Python packages from tests/requirements.txt"
     "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q -r "$req"
+    # --no-compile: Python compiles what is imported when it is first
+    # imported; compiling every module of the ansible package's collections
+    # at install took 78 s of a fresh clone's suite, the install 18 s without.
+    "$VENV/bin/pip" install -q --no-compile -r "$req"
     sha256sum "$req" | cut -d' ' -f1 >"$stamp"
   fi
 }
