@@ -41,34 +41,40 @@ What keeps requests alive through a deploy, and what fails without it
   with files/asgi_stack_arbiter.py, which both gunicorn kinds share),
   which holds a SIGTERM that comes while a worker boots until its loop runs
   and closes open WebSockets with 1001 when a worker stops: without it,
-  test_asgi_server.py::test_a_stop_while_the_server_starts_does_not_wait_out_the_graceful_timeout
-  fails (a restart at once after a start took 30.9 s, the graceful timeout)
-  and test_asgi_server.py::test_a_websocket_open_through_a_restart_gets_the_kinds_close_frame_and_connects_again
+  test_asgi_server.py::test_a_websocket_open_through_a_restart_gets_the_kinds_close_frame_and_connects_again
   fails (close code 1011 after 5 s instead of 1001); five restarts under the
-  light load took 133 s instead of about 15;
+  light load took 133 s instead of about 15. Before gunicorn's readiness
+  (below), a restart at once after a start took 30.9 s without the held
+  SIGTERM, the graceful timeout; since a restart returns once every worker
+  serves, no test meets the moment the hold covers (after the app is loaded,
+  before the worker's loop runs): without it,
+  test_asgi_server.py::test_a_restart_while_the_server_starts_returns_once_it_serves
+  passed (10.2 s), its stop 1.5 s into a start whose workers load the app;
 - gunicorn_uvicorn's worker class (asgi_server's files/asgi_stack_uvicorn.py,
   with files/asgi_stack_arbiter.py) holds a SIGTERM that comes before the
-  worker has set its handlers: without
-  it, test_asgi_server.py::test_a_stop_while_the_server_starts_does_not_wait_out_the_graceful_timeout
-  fails at times on a busy host (a CI run: 30.7 s; on the demo host with its
-  CPUs kept busy, 3 of 25 restarts at once after a start took 31 s, 0 of 30
-  with it);
+  worker has set its handlers: without it, before gunicorn's readiness, a
+  restart at once after a start failed at times on a busy host (a CI run:
+  30.7 s; on the demo host with its CPUs kept busy, 3 of 25 restarts at once
+  after a start took 31 s, 0 of 30 with it); as for gunicorn_asgi, no test
+  meets that moment now;
 - uvicorn's readiness (Type=notify; asgi_server's files/asgi_stack_uvicorn.py
   tells systemd once every worker serves): without it,
-  test_asgi_server.py::test_a_restart_returns_once_the_server_serves fails
+  test_asgi_server.py::test_a_restart_while_the_server_starts_returns_once_it_serves fails
   (the restart returned after 0.9 s with an app that takes 3 s to load), and
   restarts 1 s apart stop workers that have served nothing: a request of
   this file's restart step waited 14.9 s through five (15.8 and 18.1 s in
   earlier suite runs; gunicorn's kinds 2.5 to 6.1 s);
 - gunicorn's readiness (files/asgi_stack_arbiter.py holds back the arbiter's
   READY=1 until each worker serves): without it (the arbiter's own READY=1,
-  sent as soon as it listens), test_a_restart_returns_once_the_server_serves
+  sent as soon as it listens), test_a_restart_while_the_server_starts_returns_once_it_serves
   fails for gunicorn_asgi (the restart returned after 2.1 s with an app that
   takes 3 s to load);
 - hypercorn's readiness (Type=notify, NotifyAccess=all; its first worker to
   load the app says so through files/asgi_stack_notify.py): without it
   (Type=exec), the same test fails (the restart returned after 1.0 s with an
-  app that takes 4 s to load). granian needs nothing of the kind: it listens
+  app that takes 4 s to load; these three figures are from the test's earlier
+  form, whose restart came after the start had returned, with the same
+  checks). granian needs nothing of the kind: it listens
   on its socket only once its workers have loaded the app, and its
   ExecStartPost waits for the socket to answer (granian as Type=exec passes
   the test);
