@@ -50,7 +50,7 @@ What keeps requests alive through a deploy, and what fails without it
   before the worker's loop runs): without it,
   test_asgi_server.py::test_a_restart_while_the_server_starts_returns_once_it_serves
   passed (10.2 s), its stop 1.5 s into a start whose workers load the app;
-- gunicorn_uvicorn's worker class (asgi_server's files/asgi_stack_uvicorn.py,
+- gunicorn_uvicorn's worker class (asgi_server's files/asgi_stack_uvicorn_worker.py,
   with files/asgi_stack_arbiter.py) holds a SIGTERM that comes before the
   worker has set its handlers: without it, before gunicorn's readiness, a
   restart at once after a start failed at times on a busy host (a CI run:

@@ -90,8 +90,9 @@ def test_every_helper_module_belongs_to_a_kind():
 def test_a_helper_imports_of_files_only_the_modules_installed_beside_it(kind):
     """A kind's helper and the modules it imports are installed alone: what they import of files/ is among them.
 
-    Imports at a module's top level, which every kind that installs it runs; asgi_stack_uvicorn imports
-    asgi_stack_arbiter only where it is gunicorn's worker (uvicorn_worker importable).
+    Imports at a module's top level, which every kind that installs it runs (uvicorn's kind ran
+    asgi_stack_uvicorn, which imported asgi_stack_arbiter where uvicorn_worker was importable: a virtualenv
+    that a gunicorn_uvicorn release built; gunicorn's worker is now a module of its own).
     """
     ours = {path.stem for path in (ROLE / "files").glob("*.py")}
     entry = TABLE[kind]

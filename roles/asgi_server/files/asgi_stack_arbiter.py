@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """gunicorn's arbiter and workers as both gunicorn kinds run them: no stop lost at boot, started once each serves.
 
-Two things the worker classes of files/asgi_stack_uvicorn.py (uvicorn's worker)
-and files/asgi_stack_gunicorn.py (gunicorn's own ASGI worker) share, through
+Two things the worker classes of files/asgi_stack_uvicorn_worker.py (uvicorn's
+worker) and files/asgi_stack_gunicorn.py (gunicorn's own ASGI worker) share, through
 the mixin ``Worker``:
 
 - a SIGTERM that comes while a worker boots (a restart right after a start)

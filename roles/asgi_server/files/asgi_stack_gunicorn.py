@@ -18,7 +18,7 @@ connects again, to a worker that is not stopping.
 A SIGTERM that comes while the worker boots is kept, and gunicorn counts
 started only once each worker serves: both come from
 files/asgi_stack_arbiter.py, which uvicorn's worker for gunicorn
-(files/asgi_stack_uvicorn.py) shares, installed beside this file.
+(files/asgi_stack_uvicorn_worker.py) shares, installed beside this file.
 
 Used by asgi.stack.asgi_server as gunicorn's worker class
 (``asgi_stack_gunicorn.ASGIWorker``).

@@ -18,11 +18,8 @@ that arrives meanwhile is not taken up (the stop would never close that
 WebSocket, and it would hold the stop for the whole graceful timeout): it
 is answered as a plain request, and the client connects again.
 
-As gunicorn's worker, it keeps a SIGTERM that comes while the worker boots,
-and gunicorn counts started only once each worker serves: both come from
-files/asgi_stack_arbiter.py, which gunicorn's own worker
-(files/asgi_stack_gunicorn.py) shares, installed beside this file for
-gunicorn's kind.
+gunicorn's uvicorn worker (files/asgi_stack_uvicorn_worker.py) imports this
+module for the same stop.
 
 As uvicorn's command, it tells systemd (the unit's Type=notify) that the
 server is started only once every worker has loaded the app and serves.
@@ -33,16 +30,14 @@ that waited in the socket's backlog meanwhile waited through all of them
 kinds waited 2.5 to 3.5 s). A deploy's health check and the next restart
 now meet a server that answers.
 
-Used by asgi.stack.asgi_server as the worker class of gunicorn
-(``asgi_stack_uvicorn.UvicornWorker``) and, for uvicorn alone, as its
-command (``python -m asgi_stack_uvicorn``, which takes uvicorn's arguments).
+Used by asgi.stack.asgi_server as uvicorn's command (``python -m
+asgi_stack_uvicorn``, which takes uvicorn's arguments), and imported by
+gunicorn's uvicorn worker. It imports nothing of gunicorn.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from typing import ClassVar
 
 from uvicorn.protocols.http import h11_impl, httptools_impl
 
@@ -93,37 +88,6 @@ def _drain(protocol_class: type) -> None:
 
 _drain(httptools_impl.HttpToolsProtocol)
 _drain(h11_impl.H11Protocol)
-
-try:
-    # gunicorn's kind alone has asgi_stack_arbiter installed beside this module (the kinds table's
-    # python_modules). uvicorn's may find uvicorn-worker in a virtualenv that a release of that kind built.
-    from asgi_stack_arbiter import Worker
-    from uvicorn_worker import UvicornWorker as _UvicornWorker
-except ImportError:  # uvicorn alone
-    _UvicornWorker = None
-
-# The largest WebSocket message of the unit (ASGI_STACK_WS_MAX_SIZE), for
-# the worker; uvicorn alone takes it on its command line (--ws-max-size).
-_LIMIT = os.environ.get("ASGI_STACK_WS_MAX_SIZE")
-_WEBSOCKET_LIMIT = {"ws_max_size": int(_LIMIT)} if _LIMIT else {}
-
-if _UvicornWorker is not None:
-
-    class UvicornWorker(Worker, _UvicornWorker):
-        """gunicorn's uvicorn worker: the graceful stop above, the unit's largest WebSocket message, no stop lost.
-
-        And systemd counts gunicorn started once each worker serves (files/asgi_stack_arbiter.py).
-        """
-
-        CONFIG_KWARGS: ClassVar[dict] = {**_UvicornWorker.CONFIG_KWARGS, **_WEBSOCKET_LIMIT}
-
-        def init_signals(self) -> None:
-            # The worker's own handlers: what was held is delivered to them now
-            # (SIGTERM's default, until uvicorn's server sets its own, ends a
-            # worker that has served nothing yet).
-            super().init_signals()
-            self.release_stops()
-
 
 if __name__ == "__main__":
     # uvicorn's kind: asgi_stack_notify is installed beside this module for it (the kinds table's python_modules).
