@@ -32,6 +32,14 @@ What keeps requests alive through a deploy, and what fails without it
   fails (the connection closes unanswered), and under busy load 10 restarts
   cost 24 POSTs answered 502 and a 30 s wait at every restart with a
   WebSocket open;
+- hypercorn's QUIC server woken by its own worker once the worker stops
+  (files/asgi_stack_proxy_fix.py, StoppingUDPServer; hypercorn 0.18 checks
+  for a stop only when it takes a datagram): without it,
+  test_asgi_server.py::test_a_websocket_open_through_a_restart_gets_the_kinds_close_frame_and_connects_again
+  fails (the restart took 31.0 s, the graceful timeout) and
+  test_a_restart_while_the_server_starts_returns_once_it_serves fails (34.3 s).
+  Datagrams sent by the stop's helper did this before, but systemd runs no
+  ExecStop for a stop that comes while the unit starts (40.4 s in a suite run);
 - daphne's stop that lets its running requests finish (asgi_server's
   files/asgi_stack_daphne.py): without it,
   test_asgi_server.py::test_reload_lets_a_running_request_finish fails

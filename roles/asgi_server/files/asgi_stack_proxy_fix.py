@@ -32,6 +32,7 @@ before it serves, which is when the classes below replace its own.
 """
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import ssl
@@ -44,7 +45,8 @@ import hypercorn.config
 import hypercorn.protocol
 from asgi_stack_notify import notify_ready
 from hypercorn.asyncio.tcp_server import TCPServer
-from hypercorn.events import Updated
+from hypercorn.asyncio.udp_server import UDPServer
+from hypercorn.events import Closed, Updated
 from hypercorn.middleware import ProxyFixMiddleware
 from hypercorn.protocol.events import Response
 from hypercorn.protocol.h2 import H2Protocol
@@ -82,6 +84,8 @@ async def application(scope, receive, send):
 # Seconds a stopping worker waits on an idle connection for a request
 # already on its way: a client or nginx sends it within milliseconds.
 ON_ITS_WAY = 1.0
+# Seconds between the wake-ups of a stopping worker's QUIC server.
+WAKE_EVERY = 0.2
 # The connections this worker serves, those accepted after it began to stop
 # included.
 _connections: set[asyncio.Task] = set()
@@ -146,6 +150,30 @@ class StoppingH2Protocol(H2Protocol):
                 await super()._handle_events([event])
 
 
+class StoppingUDPServer(UDPServer):
+    """hypercorn's QUIC server, which notices that its worker stops without waiting for a datagram.
+
+    hypercorn 0.18's loop checks whether its worker stops only after it has taken a datagram from its queue:
+    with no HTTP/3 client sending one, the worker's stop lasted the whole graceful timeout. Once the worker
+    stops, an event its protocol ignores (Closed) goes into that queue every WAKE_EVERY seconds, until the
+    loop ends (it goes on while HTTP/3 connections are open, as hypercorn's does).
+    """
+
+    async def run(self) -> None:
+        waker = asyncio.ensure_future(self._wake_on_stop())
+        try:
+            await super().run()
+        finally:
+            waker.cancel()
+
+    async def _wake_on_stop(self) -> None:
+        await self.context.terminated.wait()
+        while True:
+            with contextlib.suppress(asyncio.QueueFull):
+                self.protocol_queue.put_nowait(Closed())
+            await asyncio.sleep(WAKE_EVERY)
+
+
 async def worker_serve(*args, **kwargs) -> None:
     """hypercorn's worker, which then waits for the connections it did not count, within the graceful timeout."""
     await _worker_serve(*args, **kwargs)
@@ -158,6 +186,7 @@ async def worker_serve(*args, **kwargs) -> None:
 _worker_serve = hypercorn.asyncio.run.worker_serve
 hypercorn.asyncio.run.worker_serve = worker_serve
 hypercorn.asyncio.run.TCPServer = StoppingTCPServer
+hypercorn.asyncio.run.UDPServer = StoppingUDPServer
 hypercorn.protocol.H2Protocol = StoppingH2Protocol
 hypercorn.protocol.H11Protocol = StoppingH11Protocol
 
