@@ -256,9 +256,10 @@ async def main():
 
 asyncio.run(main())
 """
-# Half the role's default graceful timeout (30 s), which the scenarios keep: a
-# stop that takes longer has waited it out.
-NOT_HELD_UP_S = 15
+# The role's default graceful timeout, which the scenarios keep.
+GRACEFUL_TIMEOUT_S = 30
+# Half of it: a stop that takes longer has waited it out.
+NOT_HELD_UP_S = GRACEFUL_TIMEOUT_S / 2
 # The server's services, as systemctl takes them.
 SERVICE_NAMES = " ".join(SERVICES)
 
@@ -351,7 +352,10 @@ def test_a_restart_while_the_server_starts_returns_once_it_serves(host):
     took_ns, *first = answers.stdout.split()
     took = int(took_ns) / 1e9
     assert took >= LOAD_DELAY_S, f"the restart returned after {took:.1f} s, before the app had loaded"
-    assert took < LOAD_DELAY_S + NOT_HELD_UP_S, f"the restart while the server started took {took:.1f} s"
+    # A restart whose stop waited out the graceful timeout takes that long and the start after it: 34.3 s
+    # (hypercorn without its QUIC server's wake-up), 35 to 37 s (granian). One that did not took up to 20.8 s on a
+    # busy host (gunicorn_asgi's five workers, each loading the app twice, on Debian 12 in a suite run).
+    assert took < GRACEFUL_TIMEOUT_S, f"the restart while the server started took {took:.1f} s"
     for socket, answer in zip(SOCKETS, first, strict=True):
         status, seconds = answer.split(":")
         assert status == "200", f"{socket} answered {status} after the restart"
