@@ -4,11 +4,13 @@ import json
 import time
 
 import pytest
+import yaml
 from conftest import (
     APP,
     ENV_FILE,
     KIND,
     KINDS,
+    ROOT,
     SERVER_TLS,
     SERVICE,
     SERVICES,
@@ -257,7 +259,9 @@ async def main():
 asyncio.run(main())
 """
 # The role's default graceful timeout, which the scenarios keep.
-GRACEFUL_TIMEOUT_S = 30
+GRACEFUL_TIMEOUT_S = yaml.safe_load((ROOT / "roles" / "asgi_server" / "defaults" / "main.yml").read_text())[
+    "asgi_server_graceful_timeout"
+]
 # Half of it: a stop that takes longer has waited it out.
 NOT_HELD_UP_S = GRACEFUL_TIMEOUT_S / 2
 # The server's services, as systemctl takes them.
