@@ -70,11 +70,6 @@ def _headers(entry: dict) -> str:
 
 
 def _ready(entry: dict) -> str:
-    waits = "; one that comes while it starts may wait out the graceful timeout"
-    return _ready_when(entry) + (waits if entry.get("stop_while_starting_waits") else "")
-
-
-def _ready_when(entry: dict) -> str:
     if not entry.get("ready_when_serving"):
         return "while it still loads the app (requests wait)"
     if not entry["workers"] or entry["type"] == "exec":

@@ -41,7 +41,6 @@ OPTIONAL = {
     "notify_access": str,
     "signal_helper": bool,
     "ready_when_serving": bool,
-    "stop_while_starting_waits": bool,
     "proxy_clear_request_headers": list,
     "proxy_hide_response_headers": list,
 }
