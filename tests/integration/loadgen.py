@@ -7,7 +7,9 @@ BASE is the site's URL (https://localhost). Both profiles run until STOPFILE
 exists, then write their figures to RESULTFILE as JSON.
 
 light: two clients, each on one kept-alive HTTPS connection, GET /whoami/
-with 50 ms pauses: steady traffic (about 30 requests a second) that leaves
+(Django) then a static file (nginx, from the current release's link: a
+link switch that left no link for a moment would answer 404), with 50 ms
+pauses: steady traffic (about 30 requests a second to Django) that leaves
 the host's CPUs to the deploy under test. With 10 ms pauses (about 95 a
 second) it took 0.6 of a CPU, and the suite's steps under load ran slower.
 
@@ -53,6 +55,8 @@ STREAM_SECONDS = 3
 RECONNECT_WITHIN_S = 2.0
 SAMPLES = 5
 LIGHT_PAUSE_S = 0.05
+# A static file of the demo project, served by nginx.
+STATIC_FILE = "/static/core/site.css"
 
 
 class Totals:
@@ -164,6 +168,7 @@ def light_client(base: str, context: ssl.SSLContext, stop_file: str, totals: Tot
     client = Client(base, context, totals)
     while not os.path.exists(stop_file):
         client.timed("GET", "/whoami/", lambda data: None)
+        client.timed("GET", STATIC_FILE, lambda data: None if data else "an empty answer")
         time.sleep(LIGHT_PAUSE_S)
 
 

@@ -92,12 +92,48 @@ What keeps requests alive through a deploy, and what fails without it
   on its socket only once its workers have loaded the app, and its
   ExecStartPost waits for the socket to answer (granian as Type=exec passes
   the test);
-- the listening socket held by systemd (socket activation), graceful
-  timeouts, the upstream list with its retries (proxy_next_upstream,
-  max_fails=0), kill modes, daphne's two instances restarted in turn, the
-  health gate, the atomic link switch and nginx's graceful reload: each is
-  exercised by the steps below; which step fails without each is not yet
-  recorded here.
+- daphne's and granian's two instances, restarted in turn (the kinds
+  table's instances): with one instance, test_restarting_the_server fails
+  (daphne: 344 of 658 requests answered 502 through 5 restarts);
+- max_fails=0 on every entry of nginx's upstream list (the balancer
+  filter's upstream_servers): with nginx's default (max_fails=1), an
+  instance refused once is set aside for 10 s, and test_restarting_the_server
+  fails (granian: 498 of 627 requests answered 502 through 5 restarts);
+- nginx's graceful reload (nginx_proxy's handler): with a restart instead,
+  test_switching_the_server_kind_with_a_new_release_environment_and_requirements
+  fails (daphne to hypercorn: 6 of 2852 requests found no nginx listening);
+  test_acme.py::test_forced_renewal_swaps_the_certificate_without_downtime
+  checks the renewal's reload (nginx's main process stays, no request fails);
+- the health gate (deploy's health_gate.yml): with its verdict forced to
+  healthy, test_a_broken_release_never_stays_live[health_500] fails (the
+  deploy succeeds and the release that answers 500 stays live);
+- KillMode=mixed (SIGTERM to the main process alone): with control-group,
+  no test fails (hypercorn's restart, reload, stopping-server and
+  restart-under-load tests; gunicorn_uvicorn's restart-while-starting,
+  reload, stopping-server and WebSocket tests). hypercorn's stop goes
+  through ExecStop (the helper signals the main process and waits for it)
+  before systemd signals what is left, and gunicorn's and uvicorn's workers
+  take a SIGTERM of their own as a graceful stop too. Kept (a server that
+  stops its own workers is the one told to), but nothing depends on it
+  today;
+- the atomic link switch (django_app's links.yml: the file module renames
+  a new link over the old one): with the links removed first and made
+  again by the next task, test_a_broken_release_never_stays_live[health_500]
+  fails (47 of 2756 requests: the static file, which nginx serves through
+  the current link, answered 404). The light load asks for a static file
+  since then; before, it asked Django only, whose processes run from the
+  release's real path, and no step noticed;
+- graceful timeouts (asgi_server_graceful_timeout): with 1 s instead of
+  30, test_asgi_server.py::test_reload_lets_a_running_request_finish still
+  passes for uvicorn and gunicorn_uvicorn (its 3 s request is answered):
+  no test shows what the timeout bounds yet;
+- the listening socket held by systemd (socket activation): with uvicorn
+  binding its own socket (--uds, one instance, no socket unit),
+  test_restarting_the_server fails (306 of 774 requests answered 502
+  through 5 restarts);
+- the upstream list's repeated entries (each server listed three times):
+  which step fails without them is not yet recorded here; under the light
+  load none did.
 """
 
 from __future__ import annotations

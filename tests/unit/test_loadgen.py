@@ -48,3 +48,10 @@ def test_the_upload_is_a_form_with_its_csrf_token_and_the_file_unchanged():
     assert fields["csrfmiddlewaretoken"].get_content() == "t0ken"
     assert fields["file"].get_content() == payload
     assert fields["file"].get_filename() == "upload.bin"
+
+
+def test_the_light_loads_static_file_is_one_the_demo_project_ships():
+    """nginx serves it from the current release (collectstatic gathers the apps' static directories)."""
+    demo = Path(__file__).resolve().parents[1] / "demo_project"
+    relative = loadgen.STATIC_FILE.removeprefix("/static/")
+    assert list(demo.glob(f"*/static/{relative}")), f"{loadgen.STATIC_FILE} is not in the demo project"
