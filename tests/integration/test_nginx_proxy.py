@@ -22,6 +22,7 @@ from conftest import (
     sslyze,
     tls_1_2,
 )
+from loadgen import STATIC_FILE as STYLESHEET
 
 pytestmark = pytest.mark.nginx_proxy
 
@@ -106,7 +107,7 @@ def test_hsts_and_nosniff_headers_are_sent(host):
     assert headers["server"] == "nginx", "nginx must not tell its version"
 
 
-@pytest.mark.parametrize("path", ["/", "/health/", "/upload/", "/static/core/site.css", "/no-such-page/"])
+@pytest.mark.parametrize("path", ["/", "/health/", "/upload/", STYLESHEET, "/no-such-page/"])
 def test_no_response_header_is_sent_twice(host, path):
     # nginx sets the security headers on every response; the app's own copies
     # (Django's SecurityMiddleware sends nosniff too) are hidden.
@@ -193,14 +194,11 @@ def test_a_websocket_message_over_the_limit_closes_the_connection_and_the_server
 
 
 def test_static_file_has_caching_headers(host):
-    response = curl(host, f"{ORIGIN}/static/core/site.css")
+    response = curl(host, f"{ORIGIN}{STYLESHEET}")
     assert response.status == 200
     assert response.headers["content-type"] == "text/css"
     assert "max-age=" in response.headers["cache-control"]
     assert "asgi.stack demo stylesheet" in response.body
-
-
-STYLESHEET = "/static/core/site.css"
 
 
 # Decoded on the host with what django_app installed to make the copies
@@ -341,7 +339,7 @@ def test_static_file_is_served_by_nginx_not_django(host):
         page = host.run(f"curl -sS -o /dev/null --max-time 2 --cacert {CA_FILE} {ORIGIN}/")
         # curl's exit status 28: the time ran out with no answer.
         assert page.rc == 28, f"a page came back with the server stopped: {page.rc} {page.stderr}"
-        assert curl(host, f"{ORIGIN}/static/core/site.css").status == 200
+        assert curl(host, f"{ORIGIN}{STYLESHEET}").status == 200
     finally:
         host.run(f"systemctl kill --signal=SIGCONT {units}")
     assert curl(host, f"{ORIGIN}/health/").status == 200
