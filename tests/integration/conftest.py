@@ -250,6 +250,7 @@ import websockets
 
 URL, CA = sys.argv[1], sys.argv[2]
 CLIENTS, PROCESSES, HOSTS = (int(arg) for arg in sys.argv[3:6])
+QUIET_S = float(sys.argv[6])
 
 async def main():
     context = ssl.create_default_context(cafile=CA)
@@ -261,12 +262,13 @@ async def main():
         sockets.append(ws)
         joined = json.loads(await asyncio.wait_for(ws.recv(), 10))
         holders.add((joined["host"], joined["pid"]))
+    await asyncio.sleep(QUIET_S)
     await sockets[0].send("hello, room")
 
     async def heard(ws):
         try:
             return json.loads(await asyncio.wait_for(ws.recv(), 5)).get("message") == "hello, room"
-        except asyncio.TimeoutError:
+        except (asyncio.TimeoutError, websockets.ConnectionClosed):
             return False
 
     results = await asyncio.gather(*(heard(ws) for ws in sockets))
@@ -281,11 +283,15 @@ asyncio.run(main())
 """
 
 
-def room_broadcast(host, url: str, ca_file: str, clients: int, processes: int = 1, hosts: int = 1) -> dict:
-    """A message to a new room of the demo's chat, from a client inside ``host``: who held the clients, who heard."""
+def room_broadcast(
+    host, url: str, ca_file: str, clients: int, processes: int = 1, hosts: int = 1, quiet_s: float = 0
+) -> dict:
+    """A message to a new room of the demo's chat, from a client inside ``host``, once every client has
+    joined and the room has stayed quiet for ``quiet_s`` seconds: who held the clients, who heard."""
     host.run(f"cat > /tmp/room_clients.py <<'PY'\n{ROOM_CLIENTS}\nPY")
     room = uuid.uuid4().hex[:12]
-    result = host.run(f"python3 /tmp/room_clients.py {url}ws/room/{room}/ {ca_file} {clients} {processes} {hosts}")
+    arguments = f"{ca_file} {clients} {processes} {hosts} {quiet_s}"
+    result = host.run(f"python3 /tmp/room_clients.py {url}ws/room/{room}/ {arguments}")
     assert result.rc == 0, result.stderr
     return json.loads(result.stdout)
 

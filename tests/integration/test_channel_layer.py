@@ -44,8 +44,14 @@ def app_redis_url(host) -> str:
     raise AssertionError(f"no DJANGO_REDIS_URL in {ENV_FILE}")
 
 
+# Seconds the room stays quiet before the message: longer than redis-py 8's
+# default read timeout (5 s), which cut a quiet WebSocket's consumer while
+# channels-redis waited for a message (the demo's settings.py).
+QUIET_S = 6
+
+
 def test_a_group_message_reaches_every_client_across_processes(host):
-    outcome = room_broadcast(host, "wss://localhost/", CA_FILE, CLIENTS, PROCESSES)
+    outcome = room_broadcast(host, "wss://localhost/", CA_FILE, CLIENTS, PROCESSES, quiet_s=QUIET_S)
     print(f"\n[{KIND}] room broadcast: {outcome}")
     assert outcome["processes"] >= PROCESSES, f"one process held every client: nothing to prove ({outcome})"
     assert outcome["clients"] >= CLIENTS, outcome

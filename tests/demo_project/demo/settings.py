@@ -94,7 +94,12 @@ else:
 # without it, the in-memory layer reaches only the clients of one process.
 REDIS_URL = os.environ.get("DJANGO_REDIS_URL", "")
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # channels-redis waits for the next message 5 s at a time (BZPOPMIN), and
+    # redis-py 8 gives up on a read after 5 s unless told otherwise: the
+    # consumer of a WebSocket that stayed quiet that long failed, and the
+    # client was cut. A read may take longer than the wait.
+    REDIS = {"address": REDIS_URL, "socket_timeout": 10}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS]}}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
