@@ -254,7 +254,8 @@ QUIET_S = float(sys.argv[6])
 
 async def main():
     context = ssl.create_default_context(cafile=CA)
-    sockets, holders = [], set()
+    sockets, holders, first_joined = [], set(), None
+    loop = asyncio.get_running_loop()
     while len(sockets) < 40 and (
         len(sockets) < CLIENTS or len(holders) < PROCESSES or len({h for h, _ in holders}) < HOSTS
     ):
@@ -262,7 +263,9 @@ async def main():
         sockets.append(ws)
         joined = json.loads(await asyncio.wait_for(ws.recv(), 10))
         holders.add((joined["host"], joined["pid"]))
-    await asyncio.sleep(QUIET_S)
+        first_joined = first_joined or loop.time()
+    # The room stays quiet until QUIET_S after the first client joined.
+    await asyncio.sleep(max(0, QUIET_S - (loop.time() - first_joined)))
     await sockets[0].send("hello, room")
 
     async def heard(ws):
