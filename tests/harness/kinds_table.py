@@ -80,10 +80,7 @@ def _ready(entry: dict) -> str:
 
 
 def _websocket(entry: dict) -> str:
-    code = entry["websocket_stop"]
-    if code:
-        return f"close frame {code}, the client connects again"
-    return "no close code: dropped, or a close frame without one"
+    return f"close frame {entry['websocket_stop']}, the client connects again"
 
 
 def readme_table() -> str:
