@@ -46,6 +46,18 @@ What keeps requests alive through a deploy, and what fails without it
   worker told to stop meanwhile served on until granian killed it): without
   it, test_asgi_server.py::test_a_restart_while_the_server_starts_returns_once_it_serves
   fails (the restart took 35.7 s on Debian 12; with it 10.3 s on Debian 13);
+- granian's target, which closes each open WebSocket with 1012 when a
+  worker stops (asgi_server's files/asgi_stack_granian.py): without it,
+  test_asgi_server.py::test_a_websocket_open_through_a_restart_gets_the_kinds_close_frame_and_connects_again
+  fails (granian dropped the connection: no close code; 3 of 3 WebSockets
+  on a granian run by hand, 1012 for each with it);
+- uvicorn's worker health check given asgi_server_timeout (asgi_server's
+  exec/uvicorn.j2, --timeout-worker-healthcheck): without it (uvicorn's
+  5 s), test_asgi_server.py::test_a_worker_silent_for_less_than_the_timeout_is_kept
+  fails (on the demo host, 1 of 5 workers kept silent for 7 s was
+  replaced), and with the service held to a few percent of a CPU, workers
+  still loading the app were killed one after the other and restarts did
+  not finish;
 - daphne's stop that lets its running requests finish (asgi_server's
   files/asgi_stack_daphne.py): without it,
   test_asgi_server.py::test_reload_lets_a_running_request_finish fails
