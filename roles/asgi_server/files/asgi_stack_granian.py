@@ -13,7 +13,9 @@ WebSockets without a close frame: their clients saw the connection reset
 (247 of them through 20 restarts under a busy load). Here the worker's stop
 signal first closes each open WebSocket with 1012 (service restart), as
 uvicorn does, waits up to a second for the close frames to leave, and only
-then lets granian stop the worker; a second signal stops it at once.
+then lets granian stop the worker; a second signal stops it at once. A
+WebSocket the application accepts after the signal (its handshake was on
+its way) is closed the same way at once.
 
 Used by asgi.stack.asgi_server as granian's target (``asgi_stack_granian:application``).
 """
@@ -64,6 +66,8 @@ def limited(app):
 
 # The send callables of the WebSockets this worker has accepted and not yet closed.
 OPEN_WEBSOCKETS: set = set()
+# Whether the worker has been told to stop: a WebSocket it accepts from then on is closed at once.
+STOPPING: list = []
 # What a WebSocket open when its worker stops gets, and how long the worker waits for the close frames to leave.
 STOP_CLOSE = {"type": "websocket.close", "code": 1012}
 STOP_CLOSE_WAIT_S = 1.0
@@ -80,6 +84,9 @@ def tracked(app):
         async def send_tracked(message):
             await send(message)
             if message["type"] == "websocket.accept":
+                if STOPPING:
+                    await send(STOP_CLOSE)
+                    return
                 OPEN_WEBSOCKETS.add(send)
             elif message["type"] == "websocket.close":
                 OPEN_WEBSOCKETS.discard(send)
@@ -103,13 +110,12 @@ async def close_open_websockets() -> None:
 def set_loop_signals(loop):
     """granian's handler of the worker's stop signals, which first closes the open WebSockets."""
     stopped = granian_set_loop_signals(loop)
-    told = []
 
     def stop(signum, frame):
-        if told:
+        if STOPPING:
             stopped.set()
             return
-        told.append(signum)
+        STOPPING.append(signum)
         loop.create_task(close_open_websockets()).add_done_callback(lambda _task: stopped.set())
 
     for signum in (signal.SIGINT, signal.SIGTERM):
