@@ -123,7 +123,8 @@ def set_loop_signals(loop):
     return stopped
 
 
-# granian's worker looks the function up once it has loaded this module (its target).
+# granian's worker (granian 2.5 to 2.8) imports the function from granian._signals
+# once it has loaded its target, this module: it gets this one.
 granian_set_loop_signals = granian._signals.set_loop_signals
 granian._signals.set_loop_signals = set_loop_signals
 
