@@ -229,21 +229,41 @@ def test_restarting_the_server_keeps_its_listening_socket(host):
     assert through_socket(host, "/health/")["status"] == "ok"
 
 
+# Seconds within which a reload has replaced every worker: granian replaces
+# one at a time, 3.5 s apart (its --respawn-interval), while the reload
+# itself returns at once.
+REPLACED_WITHIN_S = 60
+
+
+def workers_of(host, service: str) -> set[int]:
+    """The worker processes of a service's main process now."""
+    main = int(host.check_output(f"systemctl show -p MainPID --value {service}"))
+    return {process.pid for process in server_processes(host, main) if process.pid != main}
+
+
 def test_reload_lets_a_running_request_finish(host):
-    """A request running on the server's socket while the server reloads gets its answer.
+    """A request running on the server's socket while the server reloads gets its answer, and the reload
+    replaces every worker.
 
     gunicorn, uvicorn, hypercorn and granian reload (SIGHUP) and let running
     requests finish. daphne's instances restart one after the other, and the
     stop of each lets its running requests finish (files/asgi_stack_daphne.py):
     the request goes straight to the first instance's socket, no nginx retry.
+    granian's reload returns at once and replaces its workers one at a time
+    (18 s for five on Debian 12); a stop that comes meanwhile waits until it is
+    done, so the test waits for the old workers to be gone before the next.
     """
     client = (
         f"--unix-socket {SOCKET} -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-For: 127.0.0.1'"
         " http://localhost/slow/?seconds=3"
     )
+    old_workers = (
+        set().union(*(workers_of(host, service) for service in SERVICES)) if TRAITS["reload_signal"] else set()
+    )
     host.run("rm -f /tmp/slow.out")
     host.run(f"nohup curl -sS --max-time 40 -o /tmp/slow.out -w '%{{http_code}}' {client} > /tmp/slow.code 2>&1 &")
     time.sleep(1)
+    reloaded = time.monotonic()
     for service in SERVICES:
         assert host.run(f"systemctl reload-or-restart {service}").rc == 0
     deadline = time.monotonic() + 20
@@ -253,6 +273,12 @@ def test_reload_lets_a_running_request_finish(host):
         time.sleep(0.5)
     assert host.file("/tmp/slow.code").content_string.strip() == "200"
     assert json.loads(host.file("/tmp/slow.out").content_string)["slept"] == 3.0
+    left = old_workers
+    while left and time.monotonic() < reloaded + REPLACED_WITHIN_S:
+        time.sleep(0.5)
+        left = old_workers & set().union(*(workers_of(host, service) for service in SERVICES))
+    print(f"[{KIND}] the reload replaced {len(old_workers)} workers in {time.monotonic() - reloaded:.1f} s")
+    assert not left, f"workers {sorted(left)} were still there {REPLACED_WITHIN_S} s after the reload"
 
 
 # Opens a WebSocket on the server's socket, restarts the server, and connects
