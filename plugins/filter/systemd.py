@@ -166,10 +166,11 @@ def server_helpers(
 
     A kind's ``python_helper`` names a module installed as ``lib_dir``/<name>.py,
     with the modules it imports (``python_modules``) beside it; a kind with
-    ``signal_helper`` true stops and reloads through the script
-    ``signal_helper``. ``unused`` lists what retire.yml removes: the other
-    kinds' Python modules, ``lib_dir`` itself when the chosen kind has none,
-    and the signal script when the chosen kind does not use it.
+    ``reload_signal`` reloads through the script ``signal_helper``, and one
+    with ``stop_helper`` true stops through it too. ``unused`` lists what
+    retire.yml removes: the other kinds' Python modules, ``lib_dir`` itself
+    when the chosen kind has none, and the signal script when the chosen kind
+    does not use it.
     """
     if chosen not in kinds:
         raise AnsibleFilterError(f"asgi.stack.server_helpers: no kind '{chosen}' in {sorted(kinds)}")
@@ -184,7 +185,7 @@ def server_helpers(
     python = [f"{lib_dir}/{module}.py" for module in modules]
     chosen_python = [f"{lib_dir}/{module}.py" for module in modules_of(kinds[chosen])]
     unused = ([] if chosen_python else [lib_dir]) + [path for path in python if path not in chosen_python]
-    if not kinds[chosen].get("signal_helper", False):
+    if not (kinds[chosen].get("reload_signal") or kinds[chosen].get("stop_helper", False)):
         unused.append(signal_helper)
     return {"python": python, "chosen_python": chosen_python, "unused": unused}
 

@@ -55,9 +55,21 @@ def _socket(entry: dict) -> str:
     return f"{own}, one per instance ({instances} side by side)" if instances > 1 else own
 
 
+# How a kind's server replaces its workers when it reloads (reload_order in the table).
+RELOAD_ORDERS = {
+    "all_new_first": "new workers start, then the old ones finish their requests and stop",
+    "one_by_one_ready": "one worker at a time: each new one serves, then its predecessor finishes and stops",
+    "one_by_one_timed": "one worker at a time: each old one stops a fixed interval after its successor started",
+    "all_old_first": "the old workers finish their requests and stop, then new ones start (requests wait meanwhile)",
+}
+
+
 def _reload(entry: dict) -> str:
     if entry["reload_signal"]:
-        return f"SIG{entry['reload_signal']}: new workers, old ones finish their requests"
+        return (
+            f"SIG{entry['reload_signal']}: {RELOAD_ORDERS[entry['reload_order']]};"
+            " `systemctl reload` returns once the old workers are gone"
+        )
     if int(entry.get("instances", 1)) > 1:
         return "none: the instances restart one after the other"
     return "none: a restart"

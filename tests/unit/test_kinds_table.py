@@ -39,7 +39,8 @@ OPTIONAL = {
     "python_helper": str,
     "python_modules": list,
     "notify_access": str,
-    "signal_helper": bool,
+    "stop_helper": bool,
+    "reload_order": str,
     "ready_when_serving": bool,
     "proxy_clear_request_headers": list,
     "proxy_hide_response_headers": list,
@@ -73,6 +74,8 @@ def test_every_kind_has_each_attribute_and_no_unknown_one(kind):
     assert entry.get("notify_access", "main") in ("main", "all")
     assert entry["type"] == "notify" or "notify_access" not in entry, f"{kind}: notify_access without Type=notify"
     assert entry["reload_signal"] in ("", "HUP")
+    # How the workers are replaced is told for each kind that reloads, and only for those.
+    assert entry.get("reload_order", "") in (kinds_table.RELOAD_ORDERS if entry["reload_signal"] else ("",))
     assert entry.get("instances", 1) >= 1
     # A close frame with a code, never a dropped connection.
     assert entry["websocket_stop"] in (1001, 1012)

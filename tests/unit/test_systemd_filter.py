@@ -104,7 +104,7 @@ ROLE = Path(__file__).resolve().parents[2] / "roles" / "asgi_server"
 # The kinds table as the role has it (Jinja left as text: only the helpers are read).
 TABLE = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["asgi_server_kinds"]
 LIB = "/usr/local/lib/asgi-stack/python"
-SIGNAL = "/usr/local/sbin/asgi-stack-hypercorn-signal"
+SIGNAL = "/usr/local/sbin/asgi-stack-server-signal"
 
 
 def test_every_python_helper_of_the_table_is_a_file_of_the_role():
@@ -125,7 +125,8 @@ def test_a_kind_keeps_its_own_helpers_and_retires_the_others(kind):
         path for path in helpers["unused"] if path.endswith(".py")
     )
     assert (LIB in helpers["unused"]) is (own is None)
-    assert (SIGNAL in helpers["unused"]) is not TABLE[kind].get("signal_helper", False)
+    uses_signal = bool(TABLE[kind]["reload_signal"]) or TABLE[kind].get("stop_helper", False)
+    assert (SIGNAL in helpers["unused"]) is not uses_signal
 
 
 def test_a_module_two_kinds_import_is_listed_once_and_kept_for_either():
