@@ -27,7 +27,9 @@ to arrive, an HTTP/1.1 answer says "Connection: close", an HTTP/2 request
 is served (and the client told to open no more streams), each WebSocket
 gets a close frame (1001, going away) so that its client connects again to
 the next worker, and the worker waits for every connection it still has,
-within the graceful timeout. hypercorn reads this module in each worker
+within the graceful timeout; SIGTERM, which hypercorn's main process sends
+to the workers still stopping once one has stopped, starts that same stop
+instead of ending the worker at once. hypercorn reads this module in each worker
 before it serves, which is when the classes below replace its own.
 """
 
@@ -35,6 +37,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import signal
 import ssl
 from importlib import import_module
 
@@ -174,12 +177,28 @@ class StoppingUDPServer(UDPServer):
             await asyncio.sleep(WAKE_EVERY)
 
 
-async def worker_serve(*args, **kwargs) -> None:
-    """hypercorn's worker, which then waits for the connections it did not count, within the graceful timeout."""
-    await _worker_serve(*args, **kwargs)
+async def worker_serve(app, config, *, sockets=None, shutdown_trigger=None) -> None:
+    """hypercorn's worker, which stops gracefully on SIGTERM too, then waits for the connections it did not count.
+
+    hypercorn 0.18's main process stops its workers through a shared event, and once the first of them has
+    stopped, sends SIGTERM to the others (run.py): a worker that still finished its requests died at once,
+    with them (a streamed answer cut short, 4 of 4 on a restart). Here SIGTERM starts the same graceful stop
+    as the event; the stop helper waits for every worker (asgi-stack-server-signal).
+    """
+    told = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, told.set)
+
+    async def stop() -> None:
+        waits = [asyncio.ensure_future(told.wait())]
+        if shutdown_trigger is not None:
+            waits.append(asyncio.ensure_future(shutdown_trigger()))
+        _done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+
+    await _worker_serve(app, config, sockets=sockets, shutdown_trigger=stop)
     left = {task for task in _connections if not task.done()}
     if left:
-        config = args[1] if len(args) > 1 else kwargs["config"]
         await asyncio.wait(left, timeout=config.graceful_timeout)
 
 
