@@ -11,7 +11,7 @@ from conftest import (
     KIND,
     KINDS,
     ROOT,
-    SERVER_TLS,
+    SERVER_HTTP3,
     SERVICE,
     SERVICES,
     SOCKET,
@@ -80,7 +80,7 @@ def test_workers_default_per_kind(host, main_pid):
     workers = len(server_processes(host, main_pid)) - 1
     if not TRAITS["workers"]:
         assert workers == 0, f"{KIND} runs one process"
-    elif SERVER_TLS:
+    elif SERVER_HTTP3:
         assert workers == 1, "hypercorn serving QUIC runs one worker"
     else:
         assert workers == 2 * int(host.check_output("nproc")) + 1
