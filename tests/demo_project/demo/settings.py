@@ -97,8 +97,11 @@ if REDIS_URL:
     # channels-redis waits for the next message 5 s at a time (BZPOPMIN), and
     # redis-py 8 gives up on a read after 5 s unless told otherwise: the
     # consumer of a WebSocket that stayed quiet that long failed, and the
-    # client was cut. A read may take longer than the wait.
-    REDIS = {"address": REDIS_URL, "socket_timeout": 10}
+    # client was cut. No read timeout, as redis-py 7 had and channels-redis
+    # expects: with 10 s, the receive of a consumer whose client had left went
+    # on waiting (Python 3.11), and held the server's stop until its graceful
+    # timeout (redis-py issue 4091 advises None too).
+    REDIS = {"address": REDIS_URL, "socket_timeout": None}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS]}}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
