@@ -26,8 +26,9 @@ a worker stops, an idle connection is given ON_ITS_WAY seconds for a request
 to arrive, an HTTP/1.1 answer says "Connection: close", an HTTP/2 request
 is served (and the client told to open no more streams), each WebSocket
 gets a close frame (1001, going away) so that its client connects again to
-the next worker, and the worker waits for every connection it still has,
-within the graceful timeout; SIGTERM, which hypercorn's main process sends
+the next worker (one whose handshake ends after the stop began too), and
+the worker waits for every connection it still has, within the graceful
+timeout; SIGTERM, which hypercorn's main process sends
 to the workers still stopping once one has stopped, starts that same stop
 instead of ending the worker at once. hypercorn reads this module in each worker
 before it serves, which is when the classes below replace its own.
@@ -87,7 +88,8 @@ async def application(scope, receive, send):
 # Seconds a stopping worker waits on an idle connection for a request
 # already on its way: a client or nginx sends it within milliseconds.
 ON_ITS_WAY = 1.0
-# Seconds between the wake-ups of a stopping worker's QUIC server.
+# Seconds between a stopping worker's rounds: the wake-ups of its QUIC
+# server, and the look for WebSockets accepted since the stop began.
 WAKE_EVERY = 0.2
 # The connections this worker serves, those accepted after it began to stop
 # included.
@@ -108,12 +110,21 @@ class StoppingTCPServer(TCPServer):
             watcher.cancel()
 
     async def _close_websockets_on_stop(self) -> None:
+        """Once the worker stops, closes each open WebSocket, and each one accepted later, until the end."""
         await self.context.terminated.wait()
-        protocol = getattr(getattr(self, "protocol", None), "protocol", None)
-        streams = [getattr(protocol, "stream", None), *getattr(protocol, "streams", {}).values()]
-        for stream in streams:
-            if isinstance(stream, WSStream) and stream.state == ASGIWebsocketState.CONNECTED:
-                await stream.app_send({"type": "websocket.close", "code": 1001, "reason": "server restarting"})
+        closed: set[int] = set()
+        while True:
+            protocol = getattr(getattr(self, "protocol", None), "protocol", None)
+            streams = [getattr(protocol, "stream", None), *getattr(protocol, "streams", {}).values()]
+            for stream in streams:
+                if (
+                    isinstance(stream, WSStream)
+                    and stream.state == ASGIWebsocketState.CONNECTED
+                    and id(stream) not in closed
+                ):
+                    closed.add(id(stream))
+                    await stream.app_send({"type": "websocket.close", "code": 1001, "reason": "server restarting"})
+            await asyncio.sleep(WAKE_EVERY)
 
     async def _idle_timeout(self) -> None:
         try:
