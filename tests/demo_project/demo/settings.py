@@ -100,7 +100,7 @@ if REDIS_URL:
     # client was cut. No read timeout, as redis-py 7 had and channels-redis
     # expects: with 10 s, the receive of a consumer whose client had left went
     # on waiting (Python 3.11), and held the server's stop until its graceful
-    # timeout (redis-py issue 4091 advises None too).
+    # timeout. (None is the fix given in channels-redis issue 422.)
     REDIS = {"address": REDIS_URL, "socket_timeout": None}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS]}}}
 else:
