@@ -61,7 +61,9 @@ def test_a_group_message_reaches_every_client_across_processes(host):
 
     With the layer's read timeout at 10 s, the receive of a consumer whose client had left went on waiting for
     messages (Debian 12's Python 3.11), and hypercorn's stop waited out its graceful timeout for it: restarts
-    after a room of 10 clients took 32 s on the demo host, 2 s with no read timeout (the demo's settings.py).
+    after a room of 10 clients took 31 to 32 s on the demo host, 1.4 to 1.8 s with no read timeout (the demo's
+    settings.py). A run of this test with the 10 s timeout did not meet it (the restart took about 2 s): the
+    check stands for what a user relies on, not as proof of that fix.
     """
     outcome = room_broadcast(host, "wss://localhost/", CA_FILE, CLIENTS, PROCESSES, quiet_s=QUIET_S)
     print(f"\n[{KIND}] room broadcast: {outcome}")
