@@ -31,8 +31,8 @@ CLIENTS = 10
 # shows only that the room works through Redis.
 PROCESSES = 1 if KIND == "hypercorn" and SERVER_HTTP3 else 2
 # Seconds within which the server restarts once the room's clients have left:
-# far less than the graceful timeout (30 s), which a consumer left waiting
-# would make the stop wait out.
+# less than the role's default graceful timeout (asgi_server_graceful_timeout),
+# which a consumer left waiting would make the stop wait out.
 RESTART_WITHIN_S = 20
 
 
