@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
+import time
 from contextlib import contextmanager
 
 import pytest
 import testinfra
 import yaml
-from conftest import CA_FILE, CURRENT, ENV_FILE, ROOT, load, room_broadcast, run_site
+from conftest import APP, CA_FILE, CURRENT, ENV_FILE, MANAGE, ROOT, load, room_broadcast, run_site
 
 pytestmark = [
     pytest.mark.cluster,
@@ -122,6 +124,57 @@ def test_the_app_hosts_keep_their_rows_in_postgresql(host):
     assert visits(host) == before + 4
 
 
+def pooled_processes(name: str) -> int:
+    """The app's processes on an app host that each keep a pool: the app user's processes without children (a
+    server's main process that runs workers does not load the app), multiprocessing's helper left out."""
+    rows = [line.split(None, 2) for line in other(name).check_output(f"ps -o pid=,ppid=,args= -u {APP}").splitlines()]
+    parents = {ppid for _pid, ppid, _args in rows}
+    return sum(1 for pid, _ppid, args in rows if pid not in parents and "resource_tracker" not in args)
+
+
+def test_postgresql_takes_every_connection_the_app_hosts_pools_may_hold(host):
+    """With every pool full, twice over (a reload's new processes beside the old ones), PostgreSQL still takes
+    a migration's connection: max_connections was sized for the processes the app hosts run."""
+    user, database, password, pool = (
+        env_value("asgi-cluster-app1", f"DJANGO_DB_{key}") for key in ("USER", "NAME", "PASSWORD", "POOL_SIZE")
+    )
+    processes = {name: pooled_processes(name) for name in APP_HOSTS}
+    need = sum(processes.values()) * int(pool) * 2
+    held = int(
+        host.check_output(
+            "runuser -u postgres -- psql -d postgres -tAc "
+            + shlex.quote(f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{user}'")
+        )
+    )
+    print(f"\nserver processes {processes}, pool {pool}: {need} connections at most, {held} held now")
+    assert need > 100, "the scenario's pools must need more than PostgreSQL's default for this test to tell"
+    # The rest of them, held by one client on app1 while app2 runs a migration.
+    fill = (
+        "import sys, time, psycopg\n"
+        f"held = [psycopg.connect(host='{DATA}', dbname='{database}', user='{user}', password=sys.argv[1])"
+        f" for _ in range({need - held})]\n"
+        "print('holding', len(held), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    python = f"{CURRENT}/venv/bin/python"
+    app1 = other("asgi-cluster-app1")
+    out = "/tmp/pools-filled.out"
+    pid = app1.check_output(f"setsid {python} -c {shlex.quote(fill)} {shlex.quote(password)} > {out} 2>&1 & echo $!")
+    try:
+        said = ""
+        for _second in range(60):
+            said = app1.run(f"cat {out}").stdout
+            if "holding" in said or "Error" in said:
+                break
+            time.sleep(1)
+        assert f"holding {need - held}" in said, said[-2000:]
+        migrate = other("asgi-cluster-app2").run(f"{MANAGE} migrate --check")
+        assert migrate.rc == 0, migrate.stdout + migrate.stderr
+        assert get(host, f"{SITE}/")[0] == 200
+    finally:
+        app1.run(f"kill {pid}")
+
+
 def test_the_app_hosts_reach_postgresql_over_tls_only(host):
     user, database, password = (
         env_value("asgi-cluster-app1", f"DJANGO_DB_{key}") for key in ("USER", "NAME", "PASSWORD")
@@ -212,6 +265,15 @@ def output_of(result) -> str:
     return " ".join((result.stdout + result.stderr).split())
 
 
+def ran_on(output: str, task: str) -> list[str]:
+    """The hosts on which ``task`` ran (ok or changed) in a run's output, each time it came."""
+    hosts = []
+    for section in output.split(f"TASK [{task}]")[1:]:
+        section = section.split("\nTASK [", 1)[0]
+        hosts += re.findall(r"^(?:ok|changed): \[([^\]]+)\]", section, re.M)
+    return hosts
+
+
 def test_a_rolling_deploy_answers_every_request(host, variants):
     before = {name: release_of(name) for name in APP_HOSTS}
     with under_load(host, "rolling deploy of a new release") as totals:
@@ -222,6 +284,8 @@ def test_a_rolling_deploy_answers_every_request(host, variants):
     # One batch at a time: each app host left the balancer and came back, apart.
     drains = result.stdout.count("TASK [asgi.stack.balancer : Drain | Write each balancer's upstream]")
     assert drains == 2 * len(APP_HOSTS), f"{drains} drains for {len(APP_HOSTS)} batches"
+    # The shared database is migrated once per deploy, by the first batch.
+    assert ran_on(result.stdout, "asgi.stack.django_app : Manage | Apply the migrations") == ["asgi-cluster-app1"]
     assert totals["requests"] >= 50 and totals["failures"] == 0, totals
 
 

@@ -42,7 +42,7 @@ def psql(host, sql: str, user: str, password: str, database: str) -> tuple[int, 
 
 def test_the_app_writes_its_rows_to_postgresql(host):
     db = app_database(host)
-    assert sorted(db) == ["host", "name", "password", "port", "user"], sorted(db)
+    assert sorted(db) == ["host", "name", "password", "pool_size", "port", "user"], sorted(db)
     count = "SELECT count(*) FROM core_visit"
     rc, before = psql(host, count, db["user"], db["password"], db["name"])
     assert rc == 0, before

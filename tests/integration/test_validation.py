@@ -180,9 +180,16 @@ CASES = {
         {"postgresql_clients": ["10.0.0.5"]},
         ["postgresql_clients", "address/prefix", "10.0.0.5"],
     ),
+    # Every case's host is an app host: 10 is enough for PostgreSQL alone, not
+    # for the pools of their server processes.
     "postgresql_too_few_connections": (
-        {"postgresql_max_connections": 5},
-        ["postgresql_max_connections", "'5'", "10 or more"],
+        {"postgresql_max_connections": 10},
+        ["postgresql_max_connections", "'10'", "or more (the app hosts' server processes", "postgresql_pool_size (4)"],
+    ),
+    "postgresql_pool_size_zero": ({"postgresql_pool_size": 0}, ["postgresql_pool_size", "'0'", "1 or more"]),
+    "database_pool_size_zero": (
+        {"django_app_database": {"host": "db", "port": 5432, "name": "a", "user": "a", "password": "p", "pool_size": 0}},
+        ["django_app_database", "optionally pool_size (1 or more)", "it has host, name, password, pool_size, port, user"],
     ),
     "batch_size_zero": ({"deploy_batch_size": 0}, ["deploy_batch_size", "'0'", "1 or more", "'30%'"]),
     "batch_size_over_all_hosts": ({"deploy_batch_size": "150%"}, ["deploy_batch_size", "'150%'", "1% to 100%"]),

@@ -33,3 +33,9 @@ def test_the_suite_runs_the_floor():
     bundle, below = int(requirement.group(1)), int(requirement.group(2))
     assert below == bundle + 1
     assert f"2.{bundle + 7}" == floor()
+
+
+def test_every_roles_readme_names_the_floor():
+    for readme in sorted(ROOT.glob("roles/*/README.md")):
+        named = re.findall(r"ansible-core (\d+\.\d+) or\s+newer", readme.read_text())
+        assert named == [floor()], f"{readme.relative_to(ROOT)} names {named}, not the floor {floor()}"

@@ -63,8 +63,8 @@ DATA_DIR = Path(os.environ.get("DJANGO_DATA_DIR", BASE_DIR / "data"))
 # PostgreSQL when django_app writes its settings (django_app_database), with
 # Django's own connection pool (psycopg's) rather than persistent connections,
 # which Django advises against under ASGI; SQLite otherwise. Each server
-# process holds at most DJANGO_DB_POOL_SIZE connections: PostgreSQL's
-# max_connections must cover every process of every app host. The pool checks
+# process holds at most DJANGO_DB_POOL_SIZE connections (postgresql_pool_size),
+# for which asgi.stack.postgresql sizes max_connections. The pool checks
 # a connection before lending it (CONN_HEALTH_CHECKS): after a restart of
 # PostgreSQL (a change of its settings) the app connects again instead of
 # failing on a connection that died.
