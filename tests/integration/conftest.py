@@ -117,6 +117,8 @@ MARKERS = {
     "reboot": "after a reboot the host serves the app as the deploy left it",
     "secrets": "no secret in a deploy's output at any verbosity, nor in a file anyone may read",
     "cluster": "the app on several hosts behind a balancer, with rolling deploys",
+    "postgresql": "the app's database and role, and who PostgreSQL refuses",
+    "redis": "the Channels layer's user, and who Redis refuses",
     "benchmark": "playbooks/benchmark.yml measures the kinds asked for and leaves the host as it found it",
 }
 
