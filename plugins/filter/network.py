@@ -1,8 +1,8 @@
 # Copyright: contributors to asgi.stack
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Addresses a service listens on and networks it accepts (asgi.stack.redis, asgi.stack.postgresql).
+"""Addresses a service listens on and networks it accepts (asgi.stack.redis, asgi.stack.postgresql, the firewall).
 
-Documented in not_ip_addresses.yml and not_ip_networks.yml beside this file.
+Documented in not_ip_addresses.yml, not_ip_networks.yml and host_networks.yml beside this file.
 """
 
 from __future__ import annotations
@@ -43,6 +43,20 @@ def not_ip_networks(items: Any) -> list[Any]:
     return _rejected("not_ip_networks", items, _network)
 
 
+def host_networks(items: Any) -> list[str]:
+    """Each IP address as the network of that address alone (address/32, address/128)."""
+    if not isinstance(items, (list, tuple)):
+        raise AnsibleFilterError(f"host_networks expects a list, got {type(items).__name__}")
+    try:
+        return [str(ipaddress.ip_network(ipaddress.ip_address(item))) for item in items]
+    except (TypeError, ValueError) as error:
+        raise AnsibleFilterError(f"host_networks expects IP addresses: {error}") from None
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"not_ip_addresses": not_ip_addresses, "not_ip_networks": not_ip_networks}
+        return {
+            "not_ip_addresses": not_ip_addresses,
+            "not_ip_networks": not_ip_networks,
+            "host_networks": host_networks,
+        }

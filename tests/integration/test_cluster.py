@@ -84,16 +84,34 @@ def test_requests_through_the_balancer_reach_both_app_hosts(host):
     assert set(served) == set(APP_HOSTS), served
 
 
-@pytest.mark.parametrize("name", sorted(APP_HOSTS))
-def test_app_hosts_take_requests_from_the_balancer_only(host, name):
-    # From the data host, straight to the app host's nginx: refused.
-    status, _body = get(host, "https://cluster.test/whoami/", "--resolve", f"cluster.test:443:{APP_HOSTS[name]}")
-    assert status == 403
-    # From the balancer: served.
-    balancer = other("asgi-cluster-balancer")
+def refused(client, address: str, port: int) -> str:
+    """What a TCP connection from ``client`` to ``address``:``port`` met (bash's /dev/tcp), asserting it was
+    refused at once: a firewall's reset, where a service would have taken the connection."""
+    result = client.run(f"timeout 5 bash -c 'exec 3<>/dev/tcp/{address}/{port}'")
+    assert result.rc == 1 and "Connection refused" in result.stderr, (result.rc, result.stderr)
+    return result.stderr
+
+
+def served_through(balancer, name: str) -> None:
+    """The balancer, straight to an app host's nginx: served by that host."""
     balancer.run(f"cp {CA_FILE} /tmp/cluster-ca.pem")
     status, body = get(balancer, "https://cluster.test/whoami/", "--resolve", f"cluster.test:443:{APP_HOSTS[name]}")
     assert status == 200 and json.loads(body)["hostname"] == name, body
+
+
+@pytest.mark.parametrize("name", sorted(APP_HOSTS))
+def test_app_hosts_take_requests_from_the_balancer_only(host, name):
+    # From the data host, straight to the app host: not even a connection.
+    for port in (80, 443):
+        refused(host, APP_HOSTS[name], port)
+    served_through(other("asgi-cluster-balancer"), name)
+
+
+def test_an_app_hosts_firewall_comes_back_when_the_hosts_own_nftables_restarts(host):
+    """Debian's nftables.service flushes every table when it starts: the app host's rules are loaded again."""
+    assert other("asgi-cluster-app1").run("systemctl restart nftables.service").rc == 0
+    refused(host, APP1, 443)
+    served_through(other("asgi-cluster-balancer"), "asgi-cluster-app1")
 
 
 def test_a_group_message_reaches_every_client_across_app_hosts(host):
@@ -211,12 +229,16 @@ def test_postgresql_and_redis_take_the_app_hosts_only(host):
     user, database, password = (
         env_value("asgi-cluster-app1", f"DJANGO_DB_{key}") for key in ("USER", "NAME", "PASSWORD")
     )
-    refused = host.run(f"PGPASSWORD={shlex.quote(password)} psql -h {DATA} -U {user} -d {database} -tAc 'SELECT 1'")
-    assert refused.rc != 0 and "no pg_hba.conf entry" in refused.stderr, refused.stderr
-    # Both listen on the private address only.
+    other_host = host.run(f"PGPASSWORD={shlex.quote(password)} psql -h {DATA} -U {user} -d {database} -tAc 'SELECT 1'")
+    assert other_host.rc != 0 and "no pg_hba.conf entry" in other_host.stderr, other_host.stderr
+    # Both listen on the private address only, and take connections from the
+    # app hosts only: another host (the balancer) cannot even connect.
     for port in (5432, 6379):
         listening = host.check_output(f"ss -ltnH 'sport = :{port}'").split("\n")
         assert sorted(line.split()[3] for line in listening if line.strip()) == [f"{DATA}:{port}"], listening
+        refused(other("asgi-cluster-balancer"), DATA, port)
+        taken = other("asgi-cluster-app2").run(f"timeout 5 bash -c 'exec 3<>/dev/tcp/{DATA}/{port}'")
+        assert taken.rc == 0, taken.stderr
     # Redis: a wrong password is refused; the app's URL works.
     url = env_value("asgi-cluster-app1", "DJANGO_REDIS_URL")
     user, _dummy, secret = url.split("//", 1)[1].split("@", 1)[0].partition(":")

@@ -176,6 +176,10 @@ CASES = {
         {"postgresql_listen_addresses": ["db.internal"]},
         ["postgresql_listen_addresses", "db.internal", "IP address"],
     ),
+    "redis_client_without_prefix": (
+        {"redis_clients": ["10.0.0.5"]},
+        ["redis_clients", "address/prefix", "10.0.0.5"],
+    ),
     "postgresql_client_without_prefix": (
         {"postgresql_clients": ["10.0.0.5"]},
         ["postgresql_clients", "address/prefix", "10.0.0.5"],

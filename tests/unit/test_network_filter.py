@@ -40,3 +40,13 @@ def test_anything_but_a_network_is_named(item):
 def test_networks_need_a_list():
     with pytest.raises(AnsibleFilterError, match="expects a list"):
         network.not_ip_networks("10.0.0.0/24")
+
+
+def test_addresses_become_the_networks_of_each_alone():
+    assert network.host_networks(["10.0.0.5", "fd00::10"]) == ["10.0.0.5/32", "fd00::10/128"]
+
+
+@pytest.mark.parametrize("items", ["10.0.0.5", ["10.0.0.0/24"], ["balancer.internal"]])
+def test_anything_but_a_list_of_addresses_is_refused(items):
+    with pytest.raises(AnsibleFilterError, match="host_networks expects"):
+        network.host_networks(items)
