@@ -9,13 +9,14 @@ message to everyone in the room.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import time
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import CA_FILE, ENV_FILE, KIND, SERVER_HTTP3, SERVICES, room_broadcast
+from conftest import CA_FILE, ENV_FILE, KIND, ORIGIN, SERVER_HTTP3, SERVICES, room_broadcast
 
 pytestmark = [
     pytest.mark.nginx_proxy,
@@ -75,6 +76,26 @@ def test_a_group_message_reaches_every_client_across_processes(host):
         assert host.run(f"systemctl restart {service}").rc == 0
     took = time.monotonic() - began
     assert took < RESTART_WITHIN_S, f"the restart after the room's clients left took {took:.1f} s"
+
+
+def test_djangos_cache_is_one_for_every_server_process(host):
+    """The demo's count in Django's cache (/counter/) goes up by one per request whichever process answers:
+    the cache is in Redis, not one per process."""
+    fetch = (
+        "rm -rf /tmp/counter && mkdir /tmp/counter && for i in $(seq 20); do"
+        f" curl -sS --cacert {CA_FILE} -o /tmp/counter/$i {ORIGIN}/counter/ & done; wait;"
+        " for answer in /tmp/counter/*; do cat $answer; echo; done"
+    )
+    answers: list[dict] = []
+    # Twenty at once, until they reached as many processes as the room test's clients do.
+    for _round in range(5):
+        answers += [json.loads(line) for line in host.check_output(fetch).splitlines()]
+        if len({answer["pid"] for answer in answers}) >= PROCESSES:
+            break
+    counts = sorted(answer["count"] for answer in answers)
+    print(f"\n{len(answers)} counts from {len({answer['pid'] for answer in answers})} processes")
+    assert len({answer["pid"] for answer in answers}) >= PROCESSES, answers
+    assert counts == list(range(counts[0], counts[0] + len(answers))), counts
 
 
 def test_redis_answers_the_app_user_only(host):

@@ -5,6 +5,7 @@ import platform
 import socket
 
 from asgiref.sync import sync_to_async
+from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -38,6 +39,16 @@ async def health(request: HttpRequest) -> JsonResponse:
         },
         status=status,
     )
+
+
+async def counter(request: HttpRequest) -> JsonResponse:
+    """A count kept in Django's cache, and the process that counted: one count for every process and host
+    when the cache is shared (Redis), one per process otherwise."""
+    await cache.aadd("demo:counter", 0)
+    # The synchronous incr: Redis's INCR, one step. (Django's aincr reads
+    # and writes the value back, and two requests at once may count as one.)
+    count = await sync_to_async(cache.incr)("demo:counter")
+    return JsonResponse({"count": count, "pid": os.getpid(), "hostname": socket.gethostname()})
 
 
 async def whoami(request: HttpRequest) -> JsonResponse:

@@ -103,6 +103,8 @@ if REDIS_URL:
     # timeout. (None is the fix given in channels-redis issue 422.)
     REDIS = {"address": REDIS_URL, "socket_timeout": None}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS]}}}
+    # Django's cache in the same Redis (its keys apart), so that every process
+    # and host shares it: a count, a computed page, sessions kept in the cache.
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

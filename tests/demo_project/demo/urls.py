@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("health/", views.health, name="health"),
     path("whoami/", views.whoami, name="whoami"),
+    path("counter/", views.counter, name="counter"),
     path("slow/", views.slow, name="slow"),
     path("stream/", views.stream, name="stream"),
     path("upload/", views.upload, name="upload"),
