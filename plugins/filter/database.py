@@ -21,12 +21,13 @@ RESERVE = 10
 
 
 def _whole(name: str, value: Any, least: int) -> int:
+    where = "asgi.stack.database_connections"
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise AnsibleFilterError(f"asgi.stack.database_connections: {name} must be a whole number, got '{value}'") from None
+        raise AnsibleFilterError(f"{where}: {name} must be a whole number, got '{value}'") from None
     if number < least:
-        raise AnsibleFilterError(f"asgi.stack.database_connections: {name} must be {least} or more, got {number}")
+        raise AnsibleFilterError(f"{where}: {name} must be {least} or more, got {number}")
     return number
 
 

@@ -192,8 +192,8 @@ CASES = {
     ),
     "postgresql_pool_size_zero": ({"postgresql_pool_size": 0}, ["postgresql_pool_size", "'0'", "1 or more"]),
     "database_pool_size_zero": (
-        {"django_app_database": {"host": "db", "port": 5432, "name": "a", "user": "a", "password": "p", "pool_size": 0}},
-        ["django_app_database", "optionally pool_size (1 or more)", "it has host, name, password, pool_size, port, user"],
+        {"django_app_database": dict(host="db", port=5432, name="a", user="a", password="p", pool_size=0)},
+        ["django_app_database", "optionally pool_size (1 or more)", "has host, name, password, pool_size, port, user"],
     ),
     "batch_size_zero": ({"deploy_batch_size": 0}, ["deploy_batch_size", "'0'", "1 or more", "'30%'"]),
     "batch_size_over_all_hosts": ({"deploy_batch_size": "150%"}, ["deploy_batch_size", "'150%'", "1% to 100%"]),
