@@ -14,7 +14,8 @@ description:
     the others are joined below it.
   - V(config) is C(/etc/asgi-stack) (settings, certificates); V(state) is C(/var/lib/asgi-stack) (state kept across
     runs); V(lib) is C(/usr/local/lib/asgi-stack) (helpers the servers import); V(command) names a command in
-    C(/usr/local/sbin), C(asgi-stack-<name>).
+    C(/usr/local/sbin), C(asgi-stack-<name>); V(firewall) names a rule set of M(asgi.stack.firewall),
+    C(/etc/asgi-stack/firewall/<name>.nft), which the roles that apply it read before they do.
 options:
   _terms:
     description: The place, then the parts of the path below it (for V(command), the command's name).
@@ -45,18 +46,21 @@ PLACES = {
     "lib": "/usr/local/lib/asgi-stack",
 }
 COMMANDS = "/usr/local/sbin/asgi-stack-"
+# One name each, a file with a suffix: these take exactly one part.
+NAMED = {"command": (COMMANDS, ""), "firewall": ("/etc/asgi-stack/firewall/", ".nft")}
 
 
 def host_path(place: str, *parts: str) -> str:
     """The path of ``place`` with ``parts`` below it; for ``command``, the command named by the one part."""
     if any(not part or "/" in part or part in (".", "..") for part in parts):
         raise ValueError(f"each part is one name without '/', got {list(parts)}")
-    if place == "command":
+    if place in NAMED:
         if len(parts) != 1:
-            raise ValueError(f"'command' takes one name, got {list(parts)}")
-        return COMMANDS + parts[0]
+            raise ValueError(f"'{place}' takes one name, got {list(parts)}")
+        prefix, suffix = NAMED[place]
+        return prefix + parts[0] + suffix
     if place not in PLACES:
-        raise ValueError(f"no place '{place}'; the places are {sorted([*PLACES, 'command'])}")
+        raise ValueError(f"no place '{place}'; the places are {sorted([*PLACES, *NAMED])}")
     return "/".join([PLACES[place], *parts])
 
 

@@ -15,6 +15,7 @@ from ansible_collections.asgi.stack.plugins.lookup.host_path import LookupModule
         (["state", "acme", "site"], "/var/lib/asgi-stack/acme/site"),
         (["lib", "python"], "/usr/local/lib/asgi-stack/python"),
         (["command", "unit-check"], "/usr/local/sbin/asgi-stack-unit-check"),
+        (["firewall", "redis"], "/etc/asgi-stack/firewall/redis.nft"),
     ],
 )
 def test_places(terms, path):
@@ -23,7 +24,7 @@ def test_places(terms, path):
 
 @pytest.mark.parametrize(
     "terms",
-    [["etc"], ["config", "../../root"], ["config", "a/b"], ["config", ""], ["command"], ["command", "a", "b"]],
+    [["etc"], ["config", "../../root"], ["config", "a/b"], ["config", ""], ["command"], ["command", "a", "b"], ["firewall", "a", "b"]],
 )
 def test_what_is_not_a_place_is_refused(terms):
     with pytest.raises(ValueError):
