@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Addresses a service listens on and networks it accepts (asgi.stack.redis, asgi.stack.postgresql, the firewall).
 
-Documented in not_ip_addresses.yml, not_ip_networks.yml and host_networks.yml beside this file.
+Documented in not_ip_addresses.yml, not_ip_networks.yml, not_loopback.yml and host_networks.yml beside this file.
 """
 
 from __future__ import annotations
@@ -43,6 +43,24 @@ def not_ip_networks(items: Any) -> list[Any]:
     return _rejected("not_ip_networks", items, _network)
 
 
+def not_loopback(items: Any) -> list[Any]:
+    """The items other hosts may reach: all but the loopback addresses (127.0.0.0/8, ::1).
+
+    An item that is not an address is kept: the roles' checks name it.
+    """
+    if not isinstance(items, (list, tuple)):
+        raise AnsibleFilterError(f"not_loopback expects a list, got {type(items).__name__}")
+    kept = []
+    for item in items:
+        try:
+            if ipaddress.ip_address(item).is_loopback:
+                continue
+        except (TypeError, ValueError):
+            pass
+        kept.append(item)
+    return kept
+
+
 def host_networks(items: Any) -> list[str]:
     """Each IP address as the network of that address alone (address/32, address/128)."""
     if not isinstance(items, (list, tuple)):
@@ -58,5 +76,6 @@ class FilterModule:
         return {
             "not_ip_addresses": not_ip_addresses,
             "not_ip_networks": not_ip_networks,
+            "not_loopback": not_loopback,
             "host_networks": host_networks,
         }

@@ -24,7 +24,15 @@ def test_places(terms, path):
 
 @pytest.mark.parametrize(
     "terms",
-    [["etc"], ["config", "../../root"], ["config", "a/b"], ["config", ""], ["command"], ["command", "a", "b"], ["firewall", "a", "b"]],
+    [
+        ["etc"],
+        ["config", "../../root"],
+        ["config", "a/b"],
+        ["config", ""],
+        ["command"],
+        ["command", "a", "b"],
+        ["firewall", "a", "b"],
+    ],
 )
 def test_what_is_not_a_place_is_refused(terms):
     with pytest.raises(ValueError):

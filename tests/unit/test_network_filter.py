@@ -42,6 +42,16 @@ def test_networks_need_a_list():
         network.not_ip_networks("10.0.0.0/24")
 
 
+def test_only_the_addresses_other_hosts_reach_are_kept():
+    assert network.not_loopback(["127.0.0.1", "127.0.1.1", "::1", "10.0.0.20", "fd00::20", "db.internal"]) == [
+        "10.0.0.20",
+        "fd00::20",
+        "db.internal",
+    ]
+    with pytest.raises(AnsibleFilterError, match="not_loopback expects a list"):
+        network.not_loopback("127.0.0.1")
+
+
 def test_addresses_become_the_networks_of_each_alone():
     assert network.host_networks(["10.0.0.5", "fd00::10"]) == ["10.0.0.5/32", "fd00::10/128"]
 
