@@ -8,13 +8,19 @@ that connects to that address comes from it, as another host would.
 
 from __future__ import annotations
 
+import os
 import shlex
 
 import pytest
 import yaml
 from conftest import ROOT
 
-pytestmark = pytest.mark.postgresql
+pytestmark = [
+    pytest.mark.postgresql,
+    pytest.mark.skipif(
+        os.environ.get("MOLECULE_SCENARIO_NAME") != "postgresql", reason="runs in the postgresql scenario"
+    ),
+]
 
 # The scenario's inventory: the harness's password, the app's name for the
 # database and its role (postgresql_database's and postgresql_user's default).

@@ -7,13 +7,17 @@ role's defaults but the harness's password.
 
 from __future__ import annotations
 
+import os
 import shlex
 
 import pytest
 import yaml
 from conftest import ROOT
 
-pytestmark = pytest.mark.redis
+pytestmark = [
+    pytest.mark.redis,
+    pytest.mark.skipif(os.environ.get("MOLECULE_SCENARIO_NAME") != "redis", reason="runs in the redis scenario"),
+]
 
 PASSWORD = yaml.safe_load((ROOT / "tests" / "harness" / "group_vars" / "asgi_redis" / "demo.yml").read_text())[
     "redis_password"
