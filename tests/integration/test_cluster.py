@@ -84,10 +84,15 @@ def test_requests_through_the_balancer_reach_both_app_hosts(host):
     assert set(served) == set(APP_HOSTS), served
 
 
+def connect(client, address: str, port: int):
+    """A TCP connection from ``client`` to ``address``:``port`` (bash's /dev/tcp, 5 s at most): the run's result."""
+    return client.run(f"timeout 5 bash -c 'exec 3<>/dev/tcp/{address}/{port}'")
+
+
 def refused(client, address: str, port: int) -> str:
-    """What a TCP connection from ``client`` to ``address``:``port`` met (bash's /dev/tcp), asserting it was
-    refused at once: a firewall's reset, where a service would have taken the connection."""
-    result = client.run(f"timeout 5 bash -c 'exec 3<>/dev/tcp/{address}/{port}'")
+    """What a TCP connection from ``client`` to ``address``:``port`` met, asserting it was refused at once: a
+    firewall's reset, where a service would have taken the connection."""
+    result = connect(client, address, port)
     assert result.rc == 1 and "Connection refused" in result.stderr, (result.rc, result.stderr)
     return result.stderr
 
@@ -237,7 +242,7 @@ def test_postgresql_and_redis_take_the_app_hosts_only(host):
         listening = host.check_output(f"ss -ltnH 'sport = :{port}'").split("\n")
         assert sorted(line.split()[3] for line in listening if line.strip()) == [f"{DATA}:{port}"], listening
         refused(other("asgi-cluster-balancer"), DATA, port)
-        taken = other("asgi-cluster-app2").run(f"timeout 5 bash -c 'exec 3<>/dev/tcp/{DATA}/{port}'")
+        taken = connect(other("asgi-cluster-app2"), DATA, port)
         assert taken.rc == 0, taken.stderr
     # Redis: a wrong password is refused; the app's URL works.
     url = env_value("asgi-cluster-app1", "DJANGO_REDIS_URL")
