@@ -208,6 +208,18 @@ def current_main_pid(host) -> int:
     return int(host.check_output(f"systemctl show -p MainPID --value {SERVICE}"))
 
 
+def psql(
+    host, sql: str, user: str, password: str, database: str, *, address: str = "127.0.0.1", sslmode: str = "prefer"
+) -> tuple[int, str]:
+    """One query with psql on ``host`` over TCP to ``address``, as a client on the network sends it: the exit
+    code and what psql printed (columns apart by a space), errors included."""
+    result = host.run(
+        f"PGPASSWORD={shlex.quote(password)} PGSSLMODE={sslmode} PGCONNECT_TIMEOUT=5 psql -h {address}"
+        f" -U {shlex.quote(user)} -d {shlex.quote(database)} -v ON_ERROR_STOP=1 -tA -F ' ' -c {shlex.quote(sql)}"
+    )
+    return result.rc, (result.stdout + result.stderr).strip()
+
+
 @pytest.fixture(scope="module")
 def main_pid(host) -> int:
     pid = current_main_pid(host)

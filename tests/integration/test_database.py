@@ -10,7 +10,7 @@ import os
 import shlex
 
 import pytest
-from conftest import ENV_FILE, ORIGIN, curl
+from conftest import ENV_FILE, ORIGIN, curl, psql
 
 pytestmark = [
     pytest.mark.django_app,
@@ -28,16 +28,6 @@ def app_database(host) -> dict[str, str]:
             key, _dummy, value = line.partition("=")
             settings[key.removeprefix("DJANGO_DB_").lower()] = shlex.split(value)[0]
     return settings
-
-
-def psql(host, sql: str, user: str, password: str, database: str) -> tuple[int, str]:
-    """One query over TCP to 127.0.0.1, as a client on the network would send it."""
-    command = (
-        f"PGPASSWORD={shlex.quote(password)} PGCONNECT_TIMEOUT=5 psql -h 127.0.0.1 -U {shlex.quote(user)}"
-        f" -d {shlex.quote(database)} -tAc {shlex.quote(sql)}"
-    )
-    result = host.run(command)
-    return result.rc, (result.stdout + result.stderr).strip()
 
 
 def test_the_app_writes_its_rows_to_postgresql(host):

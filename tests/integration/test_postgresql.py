@@ -9,11 +9,10 @@ that connects to that address comes from it, as another host would.
 from __future__ import annotations
 
 import os
-import shlex
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, psql
 
 pytestmark = [
     pytest.mark.postgresql,
@@ -32,22 +31,9 @@ DATABASE = USER = yaml.safe_load((ROOT / "tests" / "harness" / "group_vars" / "a
 ]
 
 
-def psql(
-    host,
-    sql: str,
-    *,
-    address: str = "127.0.0.1",
-    user: str = USER,
-    password: str = PASSWORD,
-    database: str = DATABASE,
-    sslmode: str = "prefer",
-) -> tuple[int, str]:
-    """One query over TCP, as a client at ``address``'s end of the network sends it."""
-    result = host.run(
-        f"PGPASSWORD={shlex.quote(password)} PGSSLMODE={sslmode} PGCONNECT_TIMEOUT=5 psql -h {address}"
-        f" -U {shlex.quote(user)} -d {shlex.quote(database)} -v ON_ERROR_STOP=1 -tA -F ' ' -c {shlex.quote(sql)}"
-    )
-    return result.rc, (result.stdout + result.stderr).strip()
+def as_the_app(host, sql: str, **options: str) -> tuple[int, str]:
+    """One query over TCP as the app's role, but for what ``options`` change (conftest's psql)."""
+    return psql(host, sql, **({"user": USER, "password": PASSWORD, "database": DATABASE} | options))
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +42,17 @@ def address(host) -> str:
 
 
 def test_the_apps_role_owns_its_database_and_its_rows_survive_a_restart(host):
-    rc, said = psql(
+    rc, said = as_the_app(
         host,
         "SELECT current_user, pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()",
     )
     assert (rc, said) == (0, f"{USER} {USER}")
-    rc, said = psql(host, "CREATE TABLE IF NOT EXISTS kept (note text); INSERT INTO kept VALUES ('before the restart')")
+    rc, said = as_the_app(
+        host, "CREATE TABLE IF NOT EXISTS kept (note text); INSERT INTO kept VALUES ('before the restart')"
+    )
     assert rc == 0, said
     assert host.run("systemctl restart postgresql.service").rc == 0
-    rc, said = psql(host, "SELECT count(*) FROM kept WHERE note = 'before the restart'")
+    rc, said = as_the_app(host, "SELECT count(*) FROM kept WHERE note = 'before the restart'")
     assert rc == 0 and int(said) >= 1, said
 
 
@@ -82,14 +70,14 @@ def test_the_apps_role_owns_its_database_and_its_rows_survive_a_restart(host):
 )
 def test_postgresql_refuses(host, address, case, options, refusal):
     """From the host's network address (Debian's own rules let every role try from the loopback)."""
-    rc, said = psql(host, "SELECT 1", address=address, **options)
+    rc, said = as_the_app(host, "SELECT 1", address=address, **options)
     assert rc != 0 and refusal in said, f"{case}: {said}"
 
 
 def test_from_another_address_only_over_tls(host, address):
-    rc, said = psql(host, "SELECT 1", address=address, sslmode="disable")
+    rc, said = as_the_app(host, "SELECT 1", address=address, sslmode="disable")
     assert rc != 0 and "no encryption" in said, said
-    rc, said = psql(
+    rc, said = as_the_app(
         host, "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()", address=address, sslmode="require"
     )
     assert rc == 0 and said.startswith("t TLSv1."), said
