@@ -220,6 +220,12 @@ def psql(
     return result.rc, (result.stdout + result.stderr).strip()
 
 
+def redis_cli(host, *args: str) -> str:
+    """What redis-cli on ``host`` says to 127.0.0.1:6379, on either stream (a failed AUTH goes to standard error)."""
+    result = host.run("redis-cli -h 127.0.0.1 -p 6379 " + " ".join(shlex.quote(arg) for arg in args))
+    return result.stdout + result.stderr
+
+
 @pytest.fixture(scope="module")
 def main_pid(host) -> int:
     pid = current_main_pid(host)

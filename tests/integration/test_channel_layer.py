@@ -16,7 +16,7 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import CA_FILE, ENV_FILE, KIND, ORIGIN, SERVER_HTTP3, SERVICES, room_broadcast
+from conftest import CA_FILE, ENV_FILE, KIND, ORIGIN, SERVER_HTTP3, SERVICES, redis_cli, room_broadcast
 
 pytestmark = [
     pytest.mark.nginx_proxy,
@@ -35,12 +35,6 @@ PROCESSES = 1 if KIND == "hypercorn" and SERVER_HTTP3 else 2
 # less than the role's default graceful timeout (asgi_server_graceful_timeout),
 # which a consumer left waiting would make the stop wait out.
 RESTART_WITHIN_S = 20
-
-
-def redis_cli(host, *args: str) -> str:
-    """What redis-cli says, on either stream (a failed AUTH goes to standard error)."""
-    result = host.run("redis-cli -h 127.0.0.1 -p 6379 " + " ".join(shlex.quote(arg) for arg in args))
-    return result.stdout + result.stderr
 
 
 def app_redis_url(host) -> str:

@@ -134,9 +134,13 @@ def env_value(name: str, key: str) -> str:
     raise AssertionError(f"no {key} in {ENV_FILE} on {name}")
 
 
+def as_postgres(host, sql: str, database: str = "postgres") -> str:
+    """What psql prints for ``sql`` run on the data host as PostgreSQL's superuser, columns apart by a space."""
+    return host.check_output(f"runuser -u postgres -- psql -d {database} -tA -F ' ' -c {shlex.quote(sql)}")
+
+
 def visits(host) -> int:
-    database = env_value("asgi-cluster-app1", "DJANGO_DB_NAME")
-    return int(host.check_output(f"runuser -u postgres -- psql -d {database} -tAc 'SELECT count(*) FROM core_visit'"))
+    return int(as_postgres(host, "SELECT count(*) FROM core_visit", env_value("asgi-cluster-app1", "DJANGO_DB_NAME")))
 
 
 def test_the_app_hosts_keep_their_rows_in_postgresql(host):
@@ -163,12 +167,7 @@ def test_postgresql_takes_every_connection_the_app_hosts_pools_may_hold(host):
     )
     processes = {name: pooled_processes(name) for name in APP_HOSTS}
     need = sum(processes.values()) * int(pool) * 2
-    held = int(
-        host.check_output(
-            "runuser -u postgres -- psql -d postgres -tAc "
-            + shlex.quote(f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{user}'")
-        )
-    )
+    held = int(as_postgres(host, f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{user}'"))
     print(f"\nserver processes {processes}, pool {pool}: {need} connections at most, {held} held now")
     assert need > 100, "the scenario's pools must need more than PostgreSQL's default for this test to tell"
     # The rest of them, held by one client on app1 while app2 runs a migration.
@@ -205,12 +204,10 @@ def test_the_app_hosts_reach_postgresql_over_tls_only(host):
     for _request in range(4):
         assert get(host, f"{SITE}/")[0] == 200
     # The app's pooled connections from both app hosts, as PostgreSQL sees them.
-    rows = host.check_output(
-        "runuser -u postgres -- psql -d postgres -tA -F ' ' -c "
-        + shlex.quote(
-            "SELECT a.client_addr, s.ssl, s.version FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)"
-            f" WHERE a.usename = '{user}' AND a.client_addr IS NOT NULL"
-        )
+    rows = as_postgres(
+        host,
+        "SELECT a.client_addr, s.ssl, s.version FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)"
+        f" WHERE a.usename = '{user}' AND a.client_addr IS NOT NULL",
     ).splitlines()
     print(f"\nthe app's connections to PostgreSQL (address, TLS, version): {rows}")
     assert {row.split()[0] for row in rows} == {APP1, APP2}, rows

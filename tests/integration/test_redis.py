@@ -8,11 +8,10 @@ role's defaults but the harness's password.
 from __future__ import annotations
 
 import os
-import shlex
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, redis_cli
 
 pytestmark = [
     pytest.mark.redis,
@@ -26,10 +25,9 @@ USER = yaml.safe_load((ROOT / "roles" / "redis" / "defaults" / "main.yml").read_
 
 
 def redis(host, *command: str, user: str | None = USER, password: str = PASSWORD) -> str:
-    """One command with redis-cli over TCP to 127.0.0.1; what it printed, errors included."""
-    login = f"--user {user} --pass {shlex.quote(password)} --no-auth-warning" if user else ""
-    result = host.run(f"redis-cli -h 127.0.0.1 {login} " + " ".join(shlex.quote(part) for part in command))
-    return (result.stdout + result.stderr).strip()
+    """One command as ``user`` (none: without logging in) with conftest's redis_cli; what it printed."""
+    login = ["--user", user, "--pass", password, "--no-auth-warning"] if user else []
+    return redis_cli(host, *login, *command).strip()
 
 
 def test_the_apps_user_runs_what_the_channels_layer_sends_and_receives(host):
