@@ -59,9 +59,12 @@ options:
       - Host facts to set, as M(ansible.builtin.setup) would set them, for a play that does not gather facts.
       - V(processor_nproc) is the number of processors this process may run on, as the C(hardware) subset of
         M(ansible.builtin.setup) counts them; reading it costs a fraction of gathering that subset.
+      - V(distribution) and V(distribution_release) are the distribution's name (V(Debian), V(Ubuntu)) and its
+        release's codename (V(trixie), V(noble)), read from C(/etc/os-release) as M(ansible.builtin.setup) reads
+        them on these distributions.
     type: list
     elements: str
-    choices: [processor_nproc]
+    choices: [distribution, distribution_release, processor_nproc]
     default: []
 attributes:
   check_mode:
@@ -180,6 +183,8 @@ ansible_facts:
   returned: when O(facts) names any
   type: dict
   sample:
+    distribution: Debian
+    distribution_release: trixie
     processor_nproc: 4
 units:
   description:
@@ -299,7 +304,38 @@ def processor_nproc() -> int:
         return os.cpu_count() or 1
 
 
-FACTS = {"processor_nproc": processor_nproc}
+def os_release(path: str = "/etc/os-release") -> dict[str, str]:
+    """The variables of os-release(5), unquoted; none when the file is missing."""
+    found = {}
+    try:
+        with open(path, encoding="utf-8") as text:
+            lines = text.read().splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        name, sep, value = line.strip().partition("=")
+        if sep and name and not name.startswith("#"):
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            found[name] = value
+    return found
+
+
+def distribution(path: str = "/etc/os-release") -> str:
+    """The distribution's name as setup names Debian and Ubuntu (its os-release ID, capitalised)."""
+    return os_release(path).get("ID", "").capitalize()
+
+
+def distribution_release(path: str = "/etc/os-release") -> str:
+    """The release's codename (os-release's VERSION_CODENAME), as setup reads it on Debian and Ubuntu."""
+    return os_release(path).get("VERSION_CODENAME", "")
+
+
+FACTS = {
+    "distribution": distribution,
+    "distribution_release": distribution_release,
+    "processor_nproc": processor_nproc,
+}
 
 
 def main() -> None:

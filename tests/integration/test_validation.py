@@ -373,6 +373,76 @@ def test_app_hosts_behind_a_balancer_without_a_shared_database_are_refused(host,
     host_is_untouched(host)
 
 
+@pytest.fixture
+def unsupported_release(host):
+    """The host says it runs Debian 11 (bullseye), a release no role supports, for the test's time."""
+    os_release = "/etc/os-release"
+    assert host.run(f"mv {os_release} {os_release}.asgi-test").rc == 0
+    try:
+        fake = host.run(
+            f"sed 's/bookworm/bullseye/g; s/trixie/bullseye/g; s/^VERSION_ID=.*/VERSION_ID=\"11\"/' "
+            f"/usr/lib/os-release > {os_release}"
+        )
+        assert fake.rc == 0, fake.stderr
+        assert host.run(f"grep -x VERSION_CODENAME=bullseye {os_release}").rc == 0
+        yield "bullseye"
+    finally:
+        host.run(f"rm -f {os_release}; mv {os_release}.asgi-test {os_release}")
+
+
+def test_a_release_no_role_supports_is_refused_unless_the_user_names_one_to_assume(
+    host, tmp_path, unsupported_release
+) -> None:
+    """Each role with a table of releases refuses the host, naming it and the supported ones; named, a warning.
+
+    The same container as an app host, a balancer, a database host and a Redis host; then again with each
+    role's *_assume_release and a bad secret key, so that the run passes the release checks (saying what it
+    assumes) and still stops before any change.
+    """
+    name, connection = molecule_host()
+    connection.setdefault("ansible_host", name)
+    roles = {"case-app": "nginx_proxy", "case-lb": "nginx_proxy", "case-db": "postgresql", "case-redis": "redis"}
+    groups = {
+        "asgi_app": {"hosts": {"case-app": {**connection, "asgi_stack_address": "192.0.2.11"}}},
+        "asgi_balancer": {"hosts": {"case-lb": {**connection, **BALANCER, "balancer_app_hosts": ["case-app"]}}},
+        "asgi_db": {"hosts": {"case-db": connection}},
+        "asgi_redis": {"hosts": {"case-redis": connection}},
+    }
+    for step in ("refused", "assumed"):
+        (tmp_path / step).mkdir()
+    run = run_with_inventory("site.yml", groups, "case-*", tmp_path / "refused", timeout=300)
+    assert run.returncode != 0, "an unsupported release was accepted"
+    failures = {
+        case[len("case-") :]: " ".join(text.split()) for case, text in failures_of(run.stdout + run.stderr).items()
+    }
+    supported = (
+        "bookworm (Debian 12), trixie (Debian 13), jammy (Ubuntu 22.04), noble (Ubuntu 24.04), resolute (Ubuntu 26.04)"
+    )
+    for case, role in roles.items():
+        message = failures.get(case[len("case-") :], "")
+        for text in (
+            f"runs Debian '{unsupported_release}'",
+            f"asgi.stack.{role} does not support",
+            supported,
+            f"{role}_assume_release",
+        ):
+            assert text in message, f"{case}: '{text}' not in:\n{message[-3000:]}"
+
+    assumed = {f"{role}_assume_release": "bookworm" for role in set(roles.values())}
+    for hosts in groups.values():
+        for variables in hosts["hosts"].values():
+            variables.update(assumed)
+    groups["asgi_app"]["hosts"]["case-app"]["django_app_secret_key"] = ""
+    output = run_site_with(tmp_path / "assumed", groups, "case-*")
+    assert "a release asgi.stack" not in output, output[-3000:]
+    for role in set(roles.values()):
+        text = f"asgi.stack.{role} does not support: it is taken to ship what Debian 12 (bookworm) ships"
+        assert text in output, f"'{text}' not in:\n{output[-3000:]}"
+    assert "nginx 1.22 without HTTP/3, with the brotli module, OpenSSL 3.0" in output
+    assert "django_app_secret_key" in output
+    host_is_untouched(host)
+
+
 @pytest.fixture(scope="module")
 def benchmark_results(tmp_path_factory) -> dict[str, str]:
     """Each benchmark case's error messages from one run of benchmark.yml with a host per case."""

@@ -1,4 +1,4 @@
-"""The roles use one host fact, which the playbooks read without gathering every fact."""
+"""The roles use three host facts, which they read without gathering every fact."""
 
 import re
 from pathlib import Path
@@ -23,7 +23,7 @@ def facts_used() -> set[str]:
 
 
 def test_the_roles_use_only_the_facts_the_playbooks_read():
-    assert facts_used() == {"processor_nproc"}
+    assert facts_used() == {"distribution", "distribution_release", "processor_nproc"}
 
 
 def test_the_playbooks_read_that_fact_instead_of_gathering():
@@ -36,10 +36,18 @@ def test_the_playbooks_read_that_fact_instead_of_gathering():
     assert plays >= 8
 
 
-def test_the_deploy_role_reads_that_fact_first_in_each_entry_point():
+def test_the_deploy_role_reads_them_first_in_each_entry_point():
     tasks = ROOT / "roles" / "deploy" / "tasks"
     (reading,) = yaml.safe_load((tasks / "facts.yml").read_text())
     assert reading["asgi.stack.host_info"]["facts"] == sorted(facts_used())
     for entry_point in ("main.yml", "rollback.yml", "validate.yml"):
         first = yaml.safe_load((tasks / entry_point).read_text())[0]
         assert first["ansible.builtin.import_tasks"] == "facts.yml", entry_point
+
+
+def test_the_roles_with_a_table_of_releases_read_the_release_first_in_their_checks():
+    """On a host without the deploy role (a balancer, a database or Redis host), the role's checks read it."""
+    for role in ("nginx_proxy", "postgresql", "redis"):
+        first = yaml.safe_load((ROOT / "roles" / role / "tasks" / "validate.yml").read_text())[0]
+        assert first["asgi.stack.host_info"]["facts"] == ["distribution", "distribution_release"], role
+        assert first["when"] == "ansible_facts['distribution_release'] is not defined", role

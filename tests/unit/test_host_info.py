@@ -93,4 +93,27 @@ def test_users_and_groups_that_exist_and_those_that_do_not():
 
 def test_the_processor_count_is_the_affinity_mask_as_setup_counts_it():
     assert host_info.processor_nproc() == len(os.sched_getaffinity(0))
-    assert sorted(host_info.FACTS) == ["processor_nproc"]
+    assert sorted(host_info.FACTS) == ["distribution", "distribution_release", "processor_nproc"]
+
+
+def test_the_release_is_read_from_os_release_as_setup_reads_it(tmp_path):
+    ubuntu = tmp_path / "os-release"
+    ubuntu.write_text(
+        'PRETTY_NAME="Ubuntu 24.04.3 LTS"\nNAME="Ubuntu"\nVERSION_ID="24.04"\n# a comment=no\n'
+        "VERSION_CODENAME=noble\nID=ubuntu\nID_LIKE=debian\n"
+    )
+    assert host_info.os_release(str(ubuntu))["VERSION_ID"] == "24.04"
+    assert "# a comment" not in host_info.os_release(str(ubuntu))
+    assert (host_info.distribution(str(ubuntu)), host_info.distribution_release(str(ubuntu))) == ("Ubuntu", "noble")
+
+
+def test_a_host_without_os_release_has_no_release(tmp_path):
+    missing = str(tmp_path / "missing")
+    assert host_info.os_release(missing) == {}
+    assert (host_info.distribution(missing), host_info.distribution_release(missing)) == ("", "")
+
+
+def test_this_machine_is_named_as_setup_would_name_it():
+    found = host_info.os_release()
+    assert host_info.distribution() == found["ID"].capitalize()
+    assert host_info.distribution_release() == found.get("VERSION_CODENAME", "")
