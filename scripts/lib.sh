@@ -53,9 +53,9 @@ ensure_venv() {
 }
 
 # sslyze in a virtualenv of its own (tests/sslyze-requirements.txt says why),
-# for the tests (ASGI_STACK_SSLYZE).
+# for the tests (ASGI_STACK_SSLYZE; a controller container has its own).
 SSLYZE_VENV="$DOWNLOADS/sslyze-venv"
-export ASGI_STACK_SSLYZE="$SSLYZE_VENV/bin/sslyze"
+export ASGI_STACK_SSLYZE="${ASGI_STACK_SSLYZE:-$SSLYZE_VENV/bin/sslyze}"
 ensure_sslyze() {
   local req="$ROOT/tests/sslyze-requirements.txt" stamp="$SSLYZE_VENV/.requirements.sha256"
   [ -x "$SSLYZE_VENV/bin/python" ] || python3 -m venv "$SSLYZE_VENV"
