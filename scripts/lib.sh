@@ -114,6 +114,7 @@ import yaml
 
 root = Path(sys.argv[1])
 print((root / "tests/demo_project/requirements.txt").read_text().strip())
+print((root / "tests/clients-requirements.txt").read_text().strip())
 defaults = yaml.safe_load((root / "roles/asgi_server/defaults/main.yml").read_text())
 for packages in defaults["asgi_server_packages"].values():
     print("\n".join(packages))

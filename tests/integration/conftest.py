@@ -233,6 +233,33 @@ def main_pid(host) -> int:
     return pid
 
 
+# The clients the tests run inside the test hosts, in a virtualenv pinned by
+# tests/clients-requirements.txt (which says why), made there the first time
+# a test asks: with pip from the suite's wheels, so that a host needs no
+# python3-venv for it.
+CLIENTS_REQUIREMENTS = ROOT / "tests" / "clients-requirements.txt"
+CLIENTS_VENV = "/opt/asgi-stack-test-clients"
+_clients_made: set[str] = set()
+
+
+def client_python(host) -> str:
+    """The Python of the test clients' virtualenv in ``host``, made (or remade) when its pins changed."""
+    if host.backend.hostname not in _clients_made:
+        wanted = CLIENTS_REQUIREMENTS.read_text()
+        recorded = f"{CLIENTS_VENV}/requirements.txt"
+        made = host.run(
+            f"cat > /tmp/clients-requirements.txt <<'REQ'\n{wanted}REQ\n"
+            f"cmp -s /tmp/clients-requirements.txt {recorded} && exit 0\n"
+            f"python3 -m venv --clear --without-pip {CLIENTS_VENV} && "
+            f"{CLIENTS_VENV}/bin/python $(ls /var/cache/asgi-stack-wheels/pip-*.whl | tail -n 1)/pip install -q "
+            f"--disable-pip-version-check -r /tmp/clients-requirements.txt && "
+            f"cp /tmp/clients-requirements.txt {recorded}"
+        )
+        assert made.rc == 0, made.stdout + made.stderr
+        _clients_made.add(host.backend.hostname)
+    return f"{CLIENTS_VENV}/bin/python"
+
+
 LOADGEN = Path(__file__).with_name("loadgen.py")
 
 
@@ -245,9 +272,8 @@ def load(host, profile: str, site: str, ca_file: str):
     totals: dict = {}
     host.run(f"cat > /tmp/loadgen.py <<'PY'\n{LOADGEN.read_text()}\nPY")
     host.run("rm -f /tmp/load.stop /tmp/load.json")
-    host.run(
-        f"nohup python3 /tmp/loadgen.py {profile} {site} {ca_file} /tmp/load.stop /tmp/load.json >/tmp/load.log 2>&1 &"
-    )
+    arguments = f"{profile} {site} {ca_file} /tmp/load.stop /tmp/load.json"
+    host.run(f"nohup {client_python(host)} /tmp/loadgen.py {arguments} >/tmp/load.log 2>&1 &")
     # The WebSockets open and the streams start before the step.
     time.sleep(2)
     try:
@@ -317,7 +343,7 @@ def room_broadcast(
     host.run(f"cat > /tmp/room_clients.py <<'PY'\n{ROOM_CLIENTS}\nPY")
     room = uuid.uuid4().hex[:12]
     arguments = f"{ca_file} {clients} {processes} {hosts} {quiet_s}"
-    result = host.run(f"python3 /tmp/room_clients.py {url}ws/room/{room}/ {arguments}")
+    result = host.run(f"{client_python(host)} /tmp/room_clients.py {url}ws/room/{room}/ {arguments}")
     assert result.rc == 0, result.stderr
     return json.loads(result.stdout)
 

@@ -19,6 +19,7 @@ from conftest import (
     TRAITS,
     UNIT,
     UNITS,
+    client_python,
     current_main_pid,
     exposure,
     services_of,
@@ -210,7 +211,7 @@ def test_a_stopping_server_answers_a_request_already_on_its_way(host):
     answer a POST sent on it with 502 (files/asgi_stack_uvicorn.py).
     """
     host.run(f"cat > /tmp/stopping_client.py <<'PY'\n{STOPPING_CLIENT}\nPY")
-    result = host.run(f"python3 /tmp/stopping_client.py {SOCKET} {SERVICE}")
+    result = host.run(f"{client_python(host)} /tmp/stopping_client.py {SOCKET} {SERVICE}")
     deadline = time.monotonic() + 30
     while host.run(f"curl -sf -o /dev/null --unix-socket {SOCKET} http://localhost/health/").rc != 0:
         assert time.monotonic() < deadline, "the server did not come back"
@@ -342,7 +343,7 @@ def test_a_websocket_open_through_a_restart_gets_the_kinds_close_frame_and_conne
     host.run(f"cat > /tmp/restart_client.py <<'PY'\n{RESTART_CLIENT}\nPY")
     # systemd refuses a sixth start within 10 s: the restarts of the tests before count no more.
     host.run(f"systemctl reset-failed {SERVICE_NAMES}")
-    result = host.run(f"python3 /tmp/restart_client.py {SOCKET} {SERVICE_NAMES}")
+    result = host.run(f"{client_python(host)} /tmp/restart_client.py {SOCKET} {SERVICE_NAMES}")
     assert result.rc == 0, result.stdout + result.stderr
     seen = json.loads(result.stdout)
     assert seen["echo_before"] == "before" and seen["echo_after"] == "after", seen

@@ -14,6 +14,7 @@ from conftest import (
     SERVICES,
     SOCKETS,
     TLS_PROFILE,
+    client_python,
     curl,
     curl_http3,
     curl_json,
@@ -148,7 +149,7 @@ def test_client_cannot_spoof_its_address_or_scheme(host):
 
 def test_websocket_echo_round_trip_over_wss(host):
     host.run(f"cat > /tmp/ws_client.py <<'PY'\n{WEBSOCKET_CLIENT}\nPY")
-    result = host.run(f"python3 /tmp/ws_client.py wss://localhost/ws/echo/ {CA_FILE}")
+    result = host.run(f"{client_python(host)} /tmp/ws_client.py wss://localhost/ws/echo/ {CA_FILE}")
     assert result.rc == 0, result.stderr
     assert result.stdout.strip() == "ping over wss"
 
@@ -174,7 +175,7 @@ asyncio.run(main())
 
 def websocket_message(host, size: int) -> dict:
     host.run(f"cat > /tmp/ws_large.py <<'PY'\n{LARGE_MESSAGE_CLIENT}\nPY")
-    result = host.run(f"python3 /tmp/ws_large.py wss://localhost/ws/echo/ {CA_FILE} {size}")
+    result = host.run(f"{client_python(host)} /tmp/ws_large.py wss://localhost/ws/echo/ {CA_FILE} {size}")
     assert result.rc == 0, result.stderr
     return json.loads(result.stdout)
 
