@@ -1,9 +1,17 @@
 """What differs per distribution release lives in one table per role, with an entry for every supported release."""
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 import yaml
+from ansible.errors import AnsibleFilterError
+
+PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "filter" / "distribution.py"
+spec = importlib.util.spec_from_file_location("distribution", PLUGIN)
+distribution = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(distribution)
+supported_releases = distribution.supported_releases
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = sorted(path.name for path in (ROOT / "roles").iterdir() if (path / "meta" / "main.yml").is_file())
@@ -75,3 +83,12 @@ def test_universe_packages_are_ubuntus_and_packages_the_role_installs():
             for package in entry.get("universe", []):
                 assert entry["name"].startswith("Ubuntu"), f"{role}: {release}"
                 assert package in installed, f"{role}: {package} is not one of its packages ({installed})"
+
+
+def test_a_message_names_the_supported_releases_in_the_tables_order():
+    table = tables()["redis"]
+    assert supported_releases(table) == (
+        "bookworm (Debian 12), trixie (Debian 13), jammy (Ubuntu 22.04), noble (Ubuntu 24.04), resolute (Ubuntu 26.04)"
+    )
+    with pytest.raises(AnsibleFilterError, match="each with its name"):
+        supported_releases({"bookworm": {}})
