@@ -7,6 +7,7 @@ Documented in certificate_is_current.yml beside this file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,16 +23,19 @@ def certificate_is_current(
     common_name: str,
     names: Iterable[str],
     key_type: Mapping[str, Any],
+    renew_by: str,
 ) -> bool:
     """True when the certificate can stay: it is what the role would issue now.
 
-    ``certificate`` is community.crypto.x509_certificate_info's result for the
-    host's certificate, read with ``valid_at.renew`` set to the renewal time;
+    ``certificate`` is what community.crypto.x509_certificate_info says of the
+    host's certificate (the filter's answer or the module's result);
     ``key`` is openssl_privatekey_info's for the host's key; ``issuer`` is
     x509_certificate_info's for the CA that must have signed it; ``common_name``
     and ``names`` are the subject's commonName and the subjectAltName entries
     wanted (``DNS:...``, ``IP:...``); ``key_type``
-    is the wanted key (``type``, and ``curve`` or ``size``). A result of a
+    is the wanted key (``type``, and ``curve`` or ``size``); ``renew_by`` is
+    when it is due for renewal (ASN.1 UTC time, ``YYYYMMDDHHMMSSZ`` as
+    ``not_after`` is written): it must be valid after then. A result of a
     failed read (no such file) makes it not current.
     """
     for name, result in (("certificate", certificate), ("key", key), ("issuer", issuer)):
@@ -42,7 +46,11 @@ def certificate_is_current(
         raise AnsibleFilterError("asgi.stack.certificate_is_current: names must list at least one name")
     if certificate.get("failed") or key.get("failed") or "public_key" not in certificate:
         return False
-    if not certificate.get("valid_at", {}).get("renew"):
+    if not re.fullmatch(r"\d{14}Z", str(renew_by)):
+        raise AnsibleFilterError(
+            f"asgi.stack.certificate_is_current: renew_by must be YYYYMMDDHHMMSSZ, got {renew_by!r}"
+        )
+    if str(certificate.get("not_after") or "") <= renew_by:
         return False
     if not issuer.get("subject_key_identifier"):
         return False

@@ -1,12 +1,14 @@
 # Copyright: contributors to asgi.stack
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The connections the app's server processes may hold to its database (asgi.stack.postgresql).
+"""The connections the app's server processes may hold to its database, and the rules that let them in
+(asgi.stack.postgresql).
 
-Documented in database_connections.yml beside this file.
+Documented in database_connections.yml and hba_rules_missing.yml beside this file.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -54,6 +56,30 @@ def database_connections(app_hosts: Iterable[str], hostvars: Mapping[str, Any], 
     return processes * pool * OVERLAP + RESERVE
 
 
+def hba_rules_missing(clients: Any, hba: Any, database: str, user: str, method: str = "scram-sha-256") -> list:
+    """The pg_hba.conf rules the app's networks ``clients`` need that ``hba`` (the file's text; None when there
+    is none) lacks: each ``{'contype': ..., 'address': ...}``, ``host`` from the loopback, else ``hostssl``
+    (TLS only), for ``database`` and ``user`` with ``method``."""
+    where = "asgi.stack.hba_rules_missing"
+    if not isinstance(clients, (list, tuple)):
+        raise AnsibleFilterError(f"{where}: the clients must be a list of networks, got {type(clients).__name__}")
+    present = set()
+    for line in str(hba or "").splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 5 and fields[0] in ("host", "hostssl"):
+            present.add(tuple(fields[:5]))
+    missing = []
+    for client in clients:
+        try:
+            loopback = ipaddress.ip_network(str(client), strict=False).is_loopback
+        except ValueError:
+            raise AnsibleFilterError(f"{where}: {client!r} is not a network") from None
+        rule = {"contype": "host" if loopback else "hostssl", "address": str(client)}
+        if (rule["contype"], database, user, rule["address"], method) not in present:
+            missing.append(rule)
+    return missing
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"database_connections": database_connections}
+        return {"database_connections": database_connections, "hba_rules_missing": hba_rules_missing}

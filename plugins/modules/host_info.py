@@ -34,6 +34,13 @@ options:
     type: list
     elements: path
     default: []
+  public_keys:
+    description:
+      - Absolute paths of private keys whose public key to return (C(openssl pkey -pubout)), so that the
+        controller can tell which certificate a key belongs to while the key stays on the host.
+    type: list
+    elements: path
+    default: []
   packages:
     description: Debian package names; those installed are returned with their version (C(dpkg-query)).
     type: list
@@ -154,6 +161,14 @@ paths:
     checksum:
       description: SHA-1 of a regular file's content, when O(checksum) is true and the file is readable.
       type: str
+public_keys:
+  description:
+    - Each key of O(public_keys) with its public key in PEM (SubjectPublicKeyInfo), or V(null) where there is no
+      such file or it holds no key C(openssl) reads.
+  returned: always
+  type: dict
+  sample:
+    /etc/ssl/site/privkey.pem: "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYI...\n-----END PUBLIC KEY-----\n"
 contents:
   description: Each file of O(contents) with its text, or V(null) where there is no such file.
   returned: always
@@ -251,6 +266,14 @@ def content(path: str) -> str | None:
     return data.decode("utf-8", errors="replace")
 
 
+def public_key(module, path: str) -> str | None:
+    """The public key of the private key in ``path`` (PEM), or None where there is no key openssl reads."""
+    if not os.path.isfile(path):
+        return None
+    rc, out, _err = module.run_command(["openssl", "pkey", "-in", path, "-pubout"])
+    return out if rc == 0 and "-----BEGIN PUBLIC KEY-----" in out else None
+
+
 def packages(output: str) -> dict[str, str]:
     """Installed packages from ``dpkg-query -W -f '${Package}\\t${db:Status-Status}\\t${Version}\\n'``."""
     found = {}
@@ -344,6 +367,7 @@ def main() -> None:
             "paths": {"type": "list", "elements": "path", "default": []},
             "checksum": {"type": "bool", "default": True},
             "contents": {"type": "list", "elements": "path", "default": []},
+            "public_keys": {"type": "list", "elements": "path", "default": []},
             "packages": {"type": "list", "elements": "str", "default": []},
             "users": {"type": "list", "elements": "str", "default": []},
             "groups": {"type": "list", "elements": "str", "default": []},
@@ -353,7 +377,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    for path in params["paths"] + params["contents"]:
+    for path in params["paths"] + params["contents"] + params["public_keys"]:
         if not os.path.isabs(path):
             module.fail_json(msg=f"paths must be absolute, got '{path}'")
     result = {
@@ -367,6 +391,7 @@ def main() -> None:
         result["contents"] = {path: content(path) for path in params["contents"]}
     except (OSError, ValueError) as error:
         module.fail_json(msg=f"cannot read a file's content: {error}")
+    result["public_keys"] = {path: public_key(module, path) for path in params["public_keys"]}
     if params["packages"]:
         # dpkg-query exits 1 when it knows some names not at all: those are simply not installed.
         rc, out, err = module.run_command(

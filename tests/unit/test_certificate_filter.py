@@ -20,7 +20,7 @@ def certificate(**changes) -> dict:
     info = {
         "changed": False,
         "public_key": PUBLIC,
-        "valid_at": {"renew": True},
+        "not_after": "20270601000000Z",
         "authority_key_identifier": "14:fe",
         "subject": {"commonName": "localhost"},
         "subject_alt_name": ["IP:127.0.0.1", "DNS:localhost"],
@@ -32,6 +32,8 @@ def certificate(**changes) -> dict:
 
 KEY = {"public_key": PUBLIC, "type": "ECC", "public_data": {"curve": "secp256r1"}}
 ISSUER = {"subject_key_identifier": "14:fe"}
+# When the certificate is due for renewal.
+RENEW_BY = "20270101000000Z"
 
 
 def current(cert=None, key=None, issuer=None, common_name="localhost", names=None, key_type=None) -> bool:
@@ -42,6 +44,7 @@ def current(cert=None, key=None, issuer=None, common_name="localhost", names=Non
         common_name,
         NAMES if names is None else names,
         key_type or ECC,
+        RENEW_BY,
     )
 
 
@@ -52,7 +55,7 @@ def test_the_certificate_the_role_would_issue_stays():
 @pytest.mark.parametrize(
     "changes",
     [
-        {"valid_at": {"renew": False}},
+        {"not_after": "20261231235959Z"},
         {"authority_key_identifier": "99:99"},
         {"subject_alt_name": ["DNS:localhost"]},
         {"subject_alt_name": ["DNS:localhost", "IP:127.0.0.1", "DNS:www.example.org"]},
@@ -89,3 +92,9 @@ def test_bad_input_is_refused():
         current(names=[])
     with pytest.raises(AnsibleFilterError, match="issuer must be a registered result"):
         current(issuer="14:fe")
+
+
+def test_the_renewal_time_is_asn1_time():
+    with pytest.raises(AnsibleFilterError, match="YYYYMMDDHHMMSSZ"):
+        certificates.certificate_is_current(certificate(), KEY, ISSUER, "localhost", NAMES, ECC, "2027-01-01")
+    assert not current(certificate(not_after=RENEW_BY))

@@ -3,6 +3,7 @@
 import hashlib
 import importlib.util
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,37 @@ def test_this_machine_is_named_as_setup_would_name_it():
     found = host_info.os_release()
     assert host_info.distribution() == found["ID"].capitalize()
     assert host_info.distribution_release() == found.get("VERSION_CODENAME", "")
+
+
+class Runner:
+    """The AnsibleModule method public_key() uses, running the command for real."""
+
+    @staticmethod
+    def run_command(argv: list[str]) -> tuple[int, str, str]:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        return done.returncode, done.stdout, done.stderr
+
+
+def test_a_private_keys_public_key_is_returned_and_the_key_is_not(tmp_path):
+    key = tmp_path / "privkey.pem"
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(key)],
+        check=True,
+        capture_output=True,
+    )
+    found = host_info.public_key(Runner, str(key))
+    assert found.startswith("-----BEGIN PUBLIC KEY-----\n") and found.endswith("-----END PUBLIC KEY-----\n")
+    assert "PRIVATE" not in found
+    assert (
+        found
+        == subprocess.run(
+            ["openssl", "pkey", "-in", str(key), "-pubout"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+
+
+def test_no_public_key_where_there_is_no_key(tmp_path):
+    assert host_info.public_key(Runner, str(tmp_path / "missing.pem")) is None
+    not_a_key = tmp_path / "not-a-key.pem"
+    not_a_key.write_text("hello\n")
+    assert host_info.public_key(Runner, str(not_a_key)) is None
