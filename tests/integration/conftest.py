@@ -443,6 +443,12 @@ def run_with_inventory(
     return ansible_playbook(playbook, "-i", str(inventory), "--limit", limit, *options, timeout=timeout, **environment)
 
 
+def converge_again(**variables) -> subprocess.CompletedProcess:
+    """The running scenario's converge.yml again, with ``variables`` as extra variables; its result."""
+    converge = ROOT / "molecule" / os.environ["MOLECULE_SCENARIO_NAME"] / "converge.yml"
+    return ansible_playbook(str(converge), "-e", json.dumps(variables))
+
+
 def ansible_playbook(
     playbook: str, *options: str, timeout: int = 900, **environment: str
 ) -> subprocess.CompletedProcess:

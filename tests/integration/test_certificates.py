@@ -1,10 +1,9 @@
 """The certificate as certificates issues it: chain, names, key and modes."""
 
-import json
 import os
 
 import pytest
-from conftest import CA_FILE, KEY_GROUP, ROOT, TLS_DIR, ansible_playbook
+from conftest import CA_FILE, KEY_GROUP, TLS_DIR, converge_again
 
 pytestmark = pytest.mark.certificates
 
@@ -55,7 +54,7 @@ def serial_names_and_key(host) -> tuple[str, str, str]:
 
 def converge(**variables) -> str:
     """The scenario's converge again with ``variables``; what Ansible printed."""
-    run = ansible_playbook(str(ROOT / "molecule" / "certificates" / "converge.yml"), "-e", json.dumps(variables))
+    run = converge_again(**variables)
     assert run.returncode == 0, run.stdout[-3000:]
     return run.stdout
 

@@ -8,12 +8,11 @@ that connects to that address comes from it, as another host would.
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
 import yaml
-from conftest import ROOT, ansible_playbook, psql
+from conftest import ROOT, converge_again, psql
 
 pytestmark = [
     pytest.mark.postgresql,
@@ -95,16 +94,15 @@ def test_postgresql_listens_on_the_given_addresses_only_and_runs_as_postgres(hos
 
 def test_a_new_password_takes_effect_on_the_next_run_and_the_old_one_is_refused(host):
     """A re-run leaves the app's role alone only while the app connects with its password: a new one is set."""
-    converge = str(ROOT / "molecule" / "postgresql" / "converge.yml")
     new = "rotated-" + "p" * 32
     try:
-        run = ansible_playbook(converge, "-e", json.dumps({"postgresql_password": new}))
+        run = converge_again(postgresql_password=new)
         assert run.returncode == 0, run.stdout[-3000:]
         assert as_the_app(host, "SELECT current_user", password=new) == (0, USER)
         rc, said = as_the_app(host, "SELECT current_user")
         assert rc != 0 and "password authentication failed" in said, said
     finally:
         # The harness's password again, for the tests that follow.
-        restored = ansible_playbook(converge)
+        restored = converge_again()
         assert restored.returncode == 0, restored.stdout[-3000:]
     assert as_the_app(host, "SELECT current_user") == (0, USER)
