@@ -239,6 +239,8 @@ def main_pid(host) -> int:
 # python3-venv for it.
 CLIENTS_REQUIREMENTS = ROOT / "tests" / "clients-requirements.txt"
 CLIENTS_VENV = "/opt/asgi-stack-test-clients"
+# The suite's wheels in every test host (tests/harness/start_host.yml); scripts/demo copies them into the demo's.
+CLIENTS_WHEELS = "/var/cache/asgi-stack-wheels"
 _clients_made: set[str] = set()
 
 
@@ -251,8 +253,8 @@ def client_python(host) -> str:
             f"cat > /tmp/clients-requirements.txt <<'REQ'\n{wanted}REQ\n"
             f"cmp -s /tmp/clients-requirements.txt {recorded} && exit 0\n"
             f"python3 -m venv --clear --without-pip {CLIENTS_VENV} && "
-            f"{CLIENTS_VENV}/bin/python $(ls /var/cache/asgi-stack-wheels/pip-*.whl | tail -n 1)/pip install -q "
-            f"--disable-pip-version-check -r /tmp/clients-requirements.txt && "
+            f"{CLIENTS_VENV}/bin/python $(ls {CLIENTS_WHEELS}/pip-*.whl | tail -n 1)/pip install -q "
+            f"--disable-pip-version-check --no-index --find-links {CLIENTS_WHEELS} -r /tmp/clients-requirements.txt && "
             f"cp /tmp/clients-requirements.txt {recorded}"
         )
         assert made.rc == 0, made.stdout + made.stderr
