@@ -40,6 +40,7 @@ OPTIONAL = {
     "python_modules": list,
     "notify_access": str,
     "stop_helper": bool,
+    "step_aside": bool,
     "reload_order": str,
     "ready_when_serving": bool,
     "proxy_clear_request_headers": list,
@@ -77,6 +78,8 @@ def test_every_kind_has_each_attribute_and_no_unknown_one(kind):
     # How the workers are replaced is told for each kind that reloads, and only for those.
     assert entry.get("reload_order", "") in (kinds_table.RELOAD_ORDERS if entry["reload_signal"] else ("",))
     assert entry.get("instances", 1) >= 1
+    # Only a socket the server binds itself has a file that a stop may remove.
+    assert not entry.get("step_aside", False) or not entry["socket_activation"], f"{kind}: step_aside"
     # A close frame with a code, never a dropped connection.
     assert entry["websocket_stop"] in (1001, 1012)
     # A kind that binds its socket itself cannot hold it over a restart: it

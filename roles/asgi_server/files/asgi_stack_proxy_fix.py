@@ -127,11 +127,19 @@ class StoppingTCPServer(TCPServer):
             await asyncio.sleep(WAKE_EVERY)
 
     async def _idle_timeout(self) -> None:
+        # Not asyncio.wait_for, as hypercorn has it: on Python 3.11 (Debian
+        # 12's) it swallows a cancel that comes in the loop's round that ends
+        # its wait. A request that arrived as its worker began to stop then
+        # found this task going on instead of stopped: it closed the
+        # connection under the request, one second later (nginx: "upstream
+        # prematurely closed connection", a POST's body cut with a reset
+        # and answered 502; a dozen per restart under a busy site's load).
+        stopping = asyncio.ensure_future(self.context.terminated.wait())
         try:
-            await asyncio.wait_for(self.context.terminated.wait(), self.config.keep_alive_timeout)
-        except TimeoutError:
-            pass
-        else:
+            await asyncio.wait({stopping}, timeout=self.config.keep_alive_timeout)
+        finally:
+            stopping.cancel()
+        if stopping.done() and not stopping.cancelled():
             # A request that arrives meanwhile stops this task (the
             # connection is no longer idle); it is answered, and then the
             # connection closes because the worker stops.
