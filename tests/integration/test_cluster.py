@@ -112,9 +112,20 @@ def test_app_hosts_take_requests_from_the_balancer_only(host, name):
     served_through(other("asgi-cluster-balancer"), name)
 
 
+# Seconds within which an app host's rules are back once its nftables.service has restarted.
+FIREWALL_BACK_WITHIN_S = 10
+
+
 def test_an_app_hosts_firewall_comes_back_when_the_hosts_own_nftables_restarts(host):
-    """Debian's nftables.service flushes every table when it starts: the app host's rules are loaded again."""
+    """Debian's nftables.service flushes every table when it starts: the app host's rules are loaded again.
+
+    The restart returns once nftables.service has started; the rules' unit, started after it (After=), may
+    still be loading them then (a suite run met the port open at once), so the test gives it a few seconds.
+    """
     assert other("asgi-cluster-app1").run("systemctl restart nftables.service").rc == 0
+    deadline = time.monotonic() + FIREWALL_BACK_WITHIN_S
+    while connect(host, APP1, 443).rc == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
     refused(host, APP1, 443)
     served_through(other("asgi-cluster-balancer"), "asgi-cluster-app1")
 
