@@ -133,7 +133,9 @@ class Client:
                 response = self.connection.getresponse()
                 answered = True
                 return response.status, response, response.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # nginx closes an idle client connection (a reload, keepalive_timeout): a request sent on it at
+            # that moment meets a closed connection, a reset or, over TLS, an EOF with no close_notify.
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ssl.SSLEOFError):
                 self.close()
                 if reused and not answered and attempt == 1:
                     self.totals.count("retried_on_closed_keepalive")

@@ -1,9 +1,13 @@
 """Unit tests for the load generator's figures and its form upload (tests/integration/loadgen.py)."""
 
+import http.client
 import importlib.util
+import ssl
 from email.parser import BytesParser
 from email.policy import HTTP
 from pathlib import Path
+
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "integration" / "loadgen.py"
 spec = importlib.util.spec_from_file_location("loadgen", SCRIPT)
@@ -55,3 +59,59 @@ def test_the_light_loads_static_file_is_one_the_demo_project_ships():
     demo = Path(__file__).resolve().parents[1] / "demo_project"
     relative = loadgen.STATIC_FILE.removeprefix("/static/")
     assert list(demo.glob(f"*/static/{relative}")), f"{loadgen.STATIC_FILE} is not in the demo project"
+
+
+class ClosingConnection:
+    """A connection whose first request fails with ``error``, as one that the server has just closed."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error, self.requests = error, 0
+
+    def request(self, method, path, body=None, headers=None) -> None:
+        self.requests += 1
+        if self.requests == 1 and self.error is not None:
+            raise self.error
+
+    def getresponse(self):
+        class Answer:
+            status = 200
+
+            def read(self) -> bytes:
+                return b"ok"
+
+        return Answer()
+
+    def close(self) -> None:
+        pass
+
+
+CLOSED_CONNECTION_ERRORS = [
+    http.client.RemoteDisconnected("Remote end closed connection without response"),
+    ConnectionResetError(104, "Connection reset by peer"),
+    BrokenPipeError(32, "Broken pipe"),
+    ssl.SSLEOFError(8, "EOF occurred in violation of protocol"),
+]
+
+
+@pytest.mark.parametrize("error", CLOSED_CONNECTION_ERRORS, ids=lambda error: type(error).__name__)
+def test_a_request_on_a_kept_alive_connection_the_server_closed_is_sent_again_once(monkeypatch, error):
+    """HTTP lets a client send a request again on a new connection when the kept-alive one it used was closed
+    before any answer (nginx closes idle client connections when it reloads); over TLS that close is an EOF."""
+    totals = loadgen.Totals()
+    client = loadgen.Client("https://localhost:8443", ssl.create_default_context(), totals)
+    client.connection = ClosingConnection(error)
+    monkeypatch.setattr(loadgen.http.client, "HTTPSConnection", lambda *args, **kwargs: ClosingConnection(None))
+    status, _dummy, body = client.send("POST", "/upload/", b"form")
+    assert (status, body) == (200, b"ok")
+    assert totals.result(1.0)["retried_on_closed_keepalive"] == 1
+
+
+@pytest.mark.parametrize("error", CLOSED_CONNECTION_ERRORS, ids=lambda error: type(error).__name__)
+def test_a_request_on_a_new_connection_is_not_sent_again(monkeypatch, error):
+    """A new connection that fails is a failure: nothing says that the server did not take the request."""
+    totals = loadgen.Totals()
+    client = loadgen.Client("https://localhost:8443", ssl.create_default_context(), totals)
+    monkeypatch.setattr(loadgen.http.client, "HTTPSConnection", lambda *args, **kwargs: ClosingConnection(error))
+    with pytest.raises(type(error)):
+        client.send("POST", "/upload/", b"form")
+    assert totals.result(1.0)["retried_on_closed_keepalive"] == 0
