@@ -111,40 +111,6 @@ def test_a_worker_silent_for_less_than_the_timeout_is_kept(host, main_pid):
     assert after == workers, "a silent worker was replaced"
 
 
-# Seconds within which a worker that died is replaced; well under the
-# role's default asgi_server_timeout, which uvicorn's process manager waited
-# out when a worker died while it waited for the worker's answer.
-REPLACED_WITHIN_S = 10
-
-
-@pytest.mark.skipif(not TRAITS["workers"], reason=f"{KIND} runs one process")
-@pytest.mark.skipif(
-    KIND == "hypercorn",
-    reason="hypercorn replaces no worker that dies: its main process then stops the others and ends, and the"
-    " socket's next connection starts the server again",
-)
-def test_a_worker_that_dies_without_answering_is_replaced_within_seconds(host, main_pid):
-    """A worker that dies while its process manager waits for its answer is replaced at once.
-
-    Workers end on their own (after ``asgi_server_max_requests``) or are
-    killed; uvicorn's manager, asking a worker that died meanwhile, waited
-    out its health check's whole timeout before it saw the worker gone, and
-    replaced no other worker until then: under a busy site's load, workers
-    that reached their maximum together left none serving for 20 s
-    (files/asgi_stack_uvicorn.py). The worker is kept silent for two seconds
-    first, so that the manager's check of it is waiting when it dies.
-    """
-    assert REPLACED_WITHIN_S < ASGI_SERVER_TIMEOUT_S
-    workers = {process.pid for process in server_processes(host, main_pid) if process.pid != main_pid}
-    victim = min(workers)
-    assert host.run(f"kill -STOP {victim} && sleep 2 && kill -KILL {victim}").rc == 0
-    deadline = time.monotonic() + REPLACED_WITHIN_S
-    while not (now := workers_of(host, SERVICE)) - workers - {victim} or victim in now:
-        assert time.monotonic() < deadline, f"worker {victim} was not replaced within {REPLACED_WITHIN_S} s: {now}"
-        time.sleep(0.5)
-    assert through_socket(host, "/health/")["status"] == "ok"
-
-
 def test_only_the_chosen_kind_is_installed(host):
     """Exactly the chosen kind's units exist; a kind switched away from left nothing behind."""
     units = host.check_output("ls /etc/systemd/system").split()
@@ -454,6 +420,40 @@ def test_a_restart_while_the_server_starts_returns_once_it_serves(host):
         status, seconds = answer.split(":")
         assert status == "200", f"{socket} answered {status} after the restart"
         assert float(seconds) < SERVES_WITHIN_S, f"{socket} answered {seconds} s after the restart had returned"
+
+
+# Seconds within which a worker that died is replaced; well under the
+# role's default asgi_server_timeout, which uvicorn's process manager waited
+# out when a worker died while it waited for the worker's answer.
+REPLACED_WITHIN_S = 10
+
+
+@pytest.mark.skipif(not TRAITS["workers"], reason=f"{KIND} runs one process")
+@pytest.mark.skipif(
+    KIND == "hypercorn",
+    reason="hypercorn replaces no worker that dies: its main process then stops the others and ends, and the"
+    " socket's next connection starts the server again",
+)
+def test_a_worker_that_dies_without_answering_is_replaced_within_seconds(host):
+    """A worker that dies while its process manager waits for its answer is replaced at once.
+
+    Workers end on their own (after ``asgi_server_max_requests``) or are
+    killed; uvicorn's manager, asking a worker that died meanwhile, waited
+    out its health check's whole timeout before it saw the worker gone, and
+    replaced no other worker until then: under a busy site's load, workers
+    that reached their maximum together left none serving for 20 s
+    (files/asgi_stack_uvicorn.py). The worker is kept silent for two seconds
+    first, so that the manager's check of it is waiting when it dies.
+    """
+    assert REPLACED_WITHIN_S < ASGI_SERVER_TIMEOUT_S
+    workers = workers_of(host, SERVICE)
+    victim = min(workers)
+    assert host.run(f"kill -STOP {victim} && sleep 2 && kill -KILL {victim}").rc == 0
+    deadline = time.monotonic() + REPLACED_WITHIN_S
+    while not (now := workers_of(host, SERVICE)) - workers - {victim} or victim in now:
+        assert time.monotonic() < deadline, f"worker {victim} was not replaced within {REPLACED_WITHIN_S} s: {now}"
+        time.sleep(0.5)
+    assert through_socket(host, "/health/")["status"] == "ok"
 
 
 def test_server_restarts_after_it_is_killed(host):
