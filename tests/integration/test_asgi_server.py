@@ -437,13 +437,10 @@ REPLACED_WITHIN_S = 10
 def test_a_worker_that_dies_without_answering_is_replaced_within_seconds(host):
     """A worker that dies while its process manager waits for its answer is replaced at once.
 
-    Workers end on their own (after ``asgi_server_max_requests``) or are
-    killed; uvicorn's manager, asking a worker that died meanwhile, waited
-    out its health check's whole timeout before it saw the worker gone, and
-    replaced no other worker until then: under a busy site's load, workers
-    that reached their maximum together left none serving for 20 s
-    (files/asgi_stack_uvicorn.py). The worker is kept silent for two seconds
-    first, so that the manager's check of it is waiting when it dies.
+    uvicorn's manager waited out its health check's whole timeout first
+    (files/asgi_stack_uvicorn.py says what that did under load). The worker
+    is kept silent for two seconds, so that the manager's check of it is
+    waiting when it dies.
     """
     assert REPLACED_WITHIN_S < ASGI_SERVER_TIMEOUT_S
     workers = workers_of(host, SERVICE)
