@@ -91,17 +91,47 @@ def test_systemd_holds_the_tls_ports(host):
     assert ("8443 (Datagram)" in listen) is SERVER_HTTP3
 
 
-# Opens a TLS connection to hypercorn's own port, tells the server to reload,
-# waits until the worker serving the connection has begun to stop (it has
-# closed its listening socket), then sends its first request on it.
+# Opens a connection to hypercorn's own port (with its TLS handshake, or
+# "in-handshake": only once a worker has taken it from the socket's queue),
+# tells the server to reload, waits until the worker serving the connection
+# has begun to stop (it has closed its listening socket), then sends its first
+# request on it (in-handshake: a second later, after the handshake, as a
+# client far away would).
 STOPPING_TLS_CLIENT = """
-import socket, ssl, subprocess, sys
+import socket, ssl, subprocess, sys, time
 
-ca, service, protocol = sys.argv[1:4]
+ca, service, protocol, moment = sys.argv[1:5]
 context = ssl.create_default_context(cafile=ca)
 context.set_alpn_protocols([protocol])
-client = context.wrap_socket(socket.create_connection(("127.0.0.1", 8443), timeout=15), server_hostname="localhost")
-assert client.selected_alpn_protocol() == protocol, client.selected_alpn_protocol()
+raw = socket.create_connection(("127.0.0.1", 8443), timeout=15)
+
+
+def handshake():
+    client = context.wrap_socket(raw, server_hostname="localhost")
+    assert client.selected_alpn_protocol() == protocol, client.selected_alpn_protocol()
+    return client
+
+
+
+
+# Whether a worker has accepted the connection: the kernel gives its end an inode only then.
+def taken() -> bool:
+    ours = f":{raw.getsockname()[1]:04X}"
+    for table in ("/proc/net/tcp6", "/proc/net/tcp"):
+        for row in open(table).read().splitlines()[1:]:
+            local, remote, inode = row.split()[1], row.split()[2], row.split()[9]
+            if local.endswith(":20FB") and remote.endswith(ours) and inode != "0":
+                return True
+    return False
+
+
+if moment == "in-handshake":
+    deadline = time.monotonic() + 10
+    while not taken():
+        assert time.monotonic() < deadline, "no worker took the connection"
+        time.sleep(0.01)
+else:
+    client = handshake()
 if protocol == "h2":
     import h2.config, h2.connection, h2.events
     connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
@@ -143,6 +173,9 @@ subprocess.Popen(["systemctl", "reload", service])
 watch.stdin.write("go\\n")
 watch.stdin.flush()
 assert watch.wait() == 0, "the workers did not begin to stop"
+if moment == "in-handshake":
+    time.sleep(1)
+    client = handshake()
 
 if protocol == "h2":
     headers = [(":method", "GET"), (":path", "/health/"), (":scheme", "https"), (":authority", "localhost")]
@@ -180,15 +213,18 @@ def curl_status(host, url: str) -> str:
         return str(unanswered)
 
 
-@pytest.mark.parametrize("protocol", ["http/1.1", "h2"])
-def test_a_stopping_hypercorn_answers_a_request_already_on_its_way(host, protocol):
+@pytest.mark.parametrize(
+    "protocol, moment", [("http/1.1", "after-handshake"), ("h2", "after-handshake"), ("http/1.1", "in-handshake")]
+)
+def test_a_stopping_hypercorn_answers_a_request_already_on_its_way(host, protocol, moment):
     """A request sent on a new connection just after the worker began to stop (a reload, a renewal) is answered.
 
-    hypercorn alone closes the idle connection, or resets the HTTP/2 request,
-    and the client gets no answer (asgi_server's files/asgi_stack_proxy_fix.py).
+    hypercorn alone closes the idle connection, or resets the HTTP/2 request, and the client gets no answer;
+    a connection still in its TLS handshake is dropped when the worker ends (asgi_server's
+    files/asgi_stack_proxy_fix.py).
     """
     host.run(f"cat > /tmp/stopping_tls_client.py <<'PY'\n{STOPPING_TLS_CLIENT}\nPY")
-    result = host.run(f"{CURRENT}/venv/bin/python /tmp/stopping_tls_client.py {CA_FILE} {SERVICE} {protocol}")
+    result = host.run(f"{CURRENT}/venv/bin/python /tmp/stopping_tls_client.py {CA_FILE} {SERVICE} {protocol} {moment}")
     assert result.rc == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "200", result.stdout + result.stderr
     # The reload goes on after the request: hypercorn starts its new workers once the old ones are gone, and

@@ -71,6 +71,17 @@ What keeps requests alive through a deploy, and what fails without it
   requests: without the fix it failed in 1 of 2 runs by hand (light load,
   five restarts: 1 GET closed unanswered), so it catches the fault only at
   times; the busy load by hand always does;
+- hypercorn's stopping worker waiting for a connection still in its TLS
+  handshake on its own TLS port (files/asgi_stack_proxy_fix.py,
+  _ServersTracked: hypercorn counts a connection once its handshake is done,
+  and with uvloop nothing waited for one taken from the queue before):
+  without it,
+  test_hypercorn_tls.py::test_a_stopping_hypercorn_answers_a_request_already_on_its_way[...in-handshake]
+  fails (ssl.SSLEOFError: the worker ended under the handshake; 3 of 3 by
+  hand, Debian 13); by hand on the demo host (Debian 13, one worker, a curl
+  loop on port 8443 through `systemctl reload`s 1.5 s apart), 5 of 2,113
+  requests failed in 40 reloads ("Send failure: Broken pipe"), and the acme
+  scenario's forced renewal met one in CI; with it 0 of 6,567 in 120;
 - a reload that returns once the old workers are gone (asgi_server's
   files/asgi-stack-server-signal as every reloading kind's ExecReload):
   with `kill -HUP` instead,
