@@ -290,6 +290,78 @@ def load(host, profile: str, site: str, ca_file: str):
         totals.update(json.loads(host.file("/tmp/load.json").content_string))
 
 
+# nginx's site error log, and what it says when the server took a request
+# (read it, or was sent it) and closed the connection without an answer.
+# nginx sends a GET again and the client sees nothing; a POST gets a 502. A
+# refused or missing socket is not one: the request never reached a server.
+ERROR_LOG = f"/var/log/nginx/{APP}.error.log"
+UNANSWERED = re.compile(
+    r"(prematurely closed connection|\(104: Connection reset by peer\)|\(32: Broken pipe\))"
+    r" while (reading response header from|sending request to) upstream"
+)
+
+
+@contextmanager
+def under_load(host, step: str, profile: str, site: str, ca_file: str):
+    """Runs the load generator (``profile``, against ``site``) while the block runs; yields its figures, filled in
+    and reported afterwards.
+
+    The figures include ``unanswered``: the requests that nginx's error log says a server closed unanswered.
+    """
+    totals: dict = {}
+    start = int(host.run(f"stat -c %s {ERROR_LOG} 2>/dev/null || echo 0").stdout.strip() or 0)
+    try:
+        with load(host, profile, site, ca_file) as totals:
+            yield totals
+    finally:
+        if totals:
+            logged = host.run(f"tail -c +{start + 1} {ERROR_LOG} 2>/dev/null").stdout.splitlines()
+            unanswered = [line for line in logged if UNANSWERED.search(line)]
+            totals.update(unanswered=len(unanswered), unanswered_samples=unanswered[:3])
+            report(step, totals, profile)
+
+
+def report(step: str, totals: dict, profile: str) -> None:
+    """Prints a step's figures under load (``profile``) and appends them to the suite's file of load figures."""
+    sockets = totals.get("websockets")
+    print(
+        f"\n[{KIND}] {step} ({profile}): {totals['requests']} requests, {totals['failures']} failed,"
+        f" {totals['requests_per_s']}/s, latency p50 {totals['latency_p50_s']} s, p99 {totals['latency_p99_s']} s,"
+        f" max {totals['latency_max_s']} s; {totals.get('uploads', 0)} uploads;"
+        f" {totals.get('streams', 0)} streams, {totals.get('streams_failed', 0)} cut short;"
+        + (
+            f" WebSockets: {sockets['opened']} opened, {sockets['open_at_end']} open at the end,"
+            f" {sockets['closed_with_frame']} closed with a frame {sockets['close_codes']}, {sockets['resets']} reset,"
+            f" worst reconnect {sockets['worst_reconnect_s']} s ({sockets['reconnects_over_2_s']} over 2 s);"
+            if sockets
+            else ""
+        )
+        + f" {totals['retried_on_closed_keepalive']} sent again after nginx closed an idle connection;"
+        f" {totals['unanswered']} closed unanswered by the server (nginx's error log)"
+        f" {totals['failure_samples'] or ''}"
+    )
+    figures = os.environ.get("ASGI_STACK_LOAD_FIGURES")
+    if figures:
+        record = {"distro": os.environ.get("ASGI_STACK_DISTRO"), "kind": KIND, "step": step, "profile": profile}
+        with open(figures, "a") as out:
+            out.write(json.dumps({**record, **totals}) + "\n")
+
+
+def assert_nothing_dropped(totals: dict, profile: str) -> None:
+    """Every request answered 2xx, every stream whole, every WebSocket closed properly if at all."""
+    assert totals["requests"] >= 50, totals
+    assert totals["failures"] == 0, totals
+    if profile == "busy":
+        # The busy mix was met: each client posts every 25th request (a short step may end first).
+        assert totals.get("uploads", 0) > 0 and totals.get("streams", 0) > 0, f"no upload or no stream: {totals}"
+        assert totals["streams_failed"] == 0, totals
+        # A WebSocket that closes gets a close frame and connects again; how
+        # long that takes is printed (worst_reconnect_s), not yet held to 2 s.
+        sockets = totals["websockets"]
+        assert sockets["opened"] == 8 and sockets["resets"] == 0, totals
+        assert sockets["open_at_end"] == 8, f"a WebSocket did not answer at the end: {totals}"
+
+
 # Clients join the demo's chat room (ws/room/<name>/) one after another until
 # there are CLIENTS and they are held by at least PROCESSES server processes
 # on at least HOSTS app hosts (each client is told its process and host when

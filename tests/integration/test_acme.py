@@ -2,10 +2,10 @@
 
 Pebble (molecule/acme) validated the HTTP-01 challenge by fetching the token
 from the target's nginx during converge. The tests check the chain against
-Pebble's root, the renewal timer and its service, and a forced renewal under
-load (Pebble reuses the valid authorization, so it does not validate again),
-and a deploy at the highest verbosity that shows neither the account key, given
-as text as from a vault, nor the certificate's key.
+Pebble's root, the renewal timer and its service, and a forced renewal under a
+busy site's load (Pebble reuses the valid authorization, so it does not
+validate again), and a deploy at the highest verbosity that shows neither the
+account key, given as text as from a vault, nor the certificate's key.
 """
 
 import os
@@ -13,7 +13,18 @@ import time
 
 import pytest
 import yaml
-from conftest import AT_VVVV, KEY_GROUP, ROOT, TLS_DIR, TLS_PORTS, exposure, run_playbook, where
+from conftest import (
+    AT_VVVV,
+    KEY_GROUP,
+    ROOT,
+    TLS_DIR,
+    TLS_PORTS,
+    assert_nothing_dropped,
+    exposure,
+    run_playbook,
+    under_load,
+    where,
+)
 
 pytestmark = pytest.mark.acme
 
@@ -112,8 +123,11 @@ def test_forced_renewal_swaps_the_certificate_without_downtime(host, name, pebbl
             f"nohup sh -c 'while [ ! -e /tmp/acme-stop ]; do {client}; done >> /tmp/acme-load-{port}' >/dev/null 2>&1 &"
         )
     time.sleep(1)
-    renewal = host.run(f"{RENEW} --force")
-    time.sleep(3)
+    # And a busy site's load through nginx (loadgen.py): uploads, streams and
+    # WebSockets in flight as nginx, and hypercorn on its own TLS port, reload.
+    with under_load(host, "forced certificate renewal", "busy", f"https://{name}", pebble_root) as totals:
+        renewal = host.run(f"{RENEW} --force")
+        time.sleep(3)
     host.check_output("touch /tmp/acme-stop; sleep 1")
 
     assert renewal.rc == 0, renewal.stdout + renewal.stderr
@@ -128,6 +142,8 @@ def test_forced_renewal_swaps_the_certificate_without_downtime(host, name, pebbl
         assert len(codes) > 20
         assert not failed, f"port {port}: {failed}"
         assert served_serial(host, name, port, pebble_root) == after
+    assert_nothing_dropped(totals, "busy")
+    assert totals["unanswered"] == 0, totals["unanswered_samples"]
 
 
 def test_keys_are_for_root_and_the_services_only(host):

@@ -222,14 +222,12 @@ What keeps requests alive through a deploy, and what fails without it
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
+import conftest
 import pytest
 from conftest import (
     APP,
@@ -240,7 +238,7 @@ from conftest import (
     KIND,
     KINDS,
     SERVICES,
-    load,
+    assert_nothing_dropped,
     run_playbook,
     run_site,
     unit_files_of,
@@ -324,75 +322,9 @@ def variants(tmp_path_factory) -> dict[str, str]:
     return {path.name: str(path) for path in root.iterdir()}
 
 
-# nginx's site error log, and what it says when the server took a request
-# (read it, or was sent it) and closed the connection without an answer.
-# nginx sends a GET again and the client sees nothing; a POST gets a 502. A
-# refused or missing socket is not one: the request never reached a server.
-ERROR_LOG = f"/var/log/nginx/{APP}.error.log"
-UNANSWERED = re.compile(
-    r"(prematurely closed connection|\(104: Connection reset by peer\)|\(32: Broken pipe\))"
-    r" while (reading response header from|sending request to) upstream"
-)
-
-
-@contextmanager
 def under_load(host, step: str):
-    """Runs the load generator while the block runs; yields its figures, filled in and reported afterwards.
-
-    The figures include ``unanswered``: the requests that nginx's error log says a server closed unanswered.
-    """
-    totals: dict = {}
-    start = int(host.run(f"stat -c %s {ERROR_LOG} 2>/dev/null || echo 0").stdout.strip() or 0)
-    try:
-        with load(host, PROFILE, SITE, CA_FILE) as totals:
-            yield totals
-    finally:
-        if totals:
-            logged = host.run(f"tail -c +{start + 1} {ERROR_LOG} 2>/dev/null").stdout.splitlines()
-            unanswered = [line for line in logged if UNANSWERED.search(line)]
-            totals.update(unanswered=len(unanswered), unanswered_samples=unanswered[:3])
-            report(step, totals)
-
-
-def report(step: str, totals: dict) -> None:
-    """Prints a step's figures and appends them to the suite's file of load figures."""
-    sockets = totals.get("websockets")
-    print(
-        f"\n[{KIND}] {step} ({PROFILE}): {totals['requests']} requests, {totals['failures']} failed,"
-        f" {totals['requests_per_s']}/s, latency p50 {totals['latency_p50_s']} s, p99 {totals['latency_p99_s']} s,"
-        f" max {totals['latency_max_s']} s; {totals.get('uploads', 0)} uploads;"
-        f" {totals.get('streams', 0)} streams, {totals.get('streams_failed', 0)} cut short;"
-        + (
-            f" WebSockets: {sockets['opened']} opened, {sockets['open_at_end']} open at the end,"
-            f" {sockets['closed_with_frame']} closed with a frame {sockets['close_codes']}, {sockets['resets']} reset,"
-            f" worst reconnect {sockets['worst_reconnect_s']} s ({sockets['reconnects_over_2_s']} over 2 s);"
-            if sockets
-            else ""
-        )
-        + f" {totals['retried_on_closed_keepalive']} sent again after nginx closed an idle connection;"
-        f" {totals['unanswered']} closed unanswered by the server (nginx's error log)"
-        f" {totals['failure_samples'] or ''}"
-    )
-    figures = os.environ.get("ASGI_STACK_LOAD_FIGURES")
-    if figures:
-        record = {"distro": os.environ.get("ASGI_STACK_DISTRO"), "kind": KIND, "step": step, "profile": PROFILE}
-        with open(figures, "a") as out:
-            out.write(json.dumps({**record, **totals}) + "\n")
-
-
-def assert_nothing_dropped(totals: dict) -> None:
-    """Every request answered 2xx, every stream whole, every WebSocket closed properly if at all."""
-    assert totals["requests"] >= 50, totals
-    assert totals["failures"] == 0, totals
-    if PROFILE == "busy":
-        # The busy mix was met: each client posts every 25th request (a short step may end first).
-        assert totals.get("uploads", 0) > 0 and totals.get("streams", 0) > 0, f"no upload or no stream: {totals}"
-        assert totals["streams_failed"] == 0, totals
-        # A WebSocket that closes gets a close frame and connects again; how
-        # long that takes is printed (worst_reconnect_s), not yet held to 2 s.
-        sockets = totals["websockets"]
-        assert sockets["opened"] == 8 and sockets["resets"] == 0, totals
-        assert sockets["open_at_end"] == 8, f"a WebSocket did not answer at the end: {totals}"
+    """conftest's under_load with this module's load profile, against the demo's site."""
+    return conftest.under_load(host, step, PROFILE, SITE, CA_FILE)
 
 
 def serving() -> dict:
@@ -406,7 +338,7 @@ def test_restarting_the_server(host):
             for service in SERVICES:
                 assert host.run(f"systemctl restart {service}").rc == 0
             time.sleep(1)
-    assert_nothing_dropped(totals)
+    assert_nothing_dropped(totals, PROFILE)
     # A GET that a stopping server took and closed unanswered is sent again by
     # nginx, and its client sees nothing; a POST would have been a 502.
     assert totals["unanswered"] == 0, totals["unanswered_samples"]
@@ -437,7 +369,7 @@ def test_a_broken_release_never_stays_live(host, variants, variant, expected):
     # It stays until pruned, and with the current release's requirements it shares its virtualenv.
     (built,) = set(host.check_output(f"ls {APP_HOME}/releases").split()) - releases
     assert venv_of(host, built) == venv_of(host, before), f"{variant} made a virtualenv of its own"
-    assert_nothing_dropped(totals)
+    assert_nothing_dropped(totals, PROFILE)
 
 
 @deploys
@@ -469,7 +401,7 @@ def test_switching_the_server_kind_with_a_new_release_environment_and_requiremen
     assert releases == sorted([release_of(host), before])
     venvs = sorted(f"{APP_HOME}/venvs/{name}" for name in host.check_output(f"ls {APP_HOME}/venvs").split())
     assert venvs == sorted({venv_of(host, release) for release in releases})
-    assert_nothing_dropped(totals)
+    assert_nothing_dropped(totals, PROFILE)
 
 
 @deploys
@@ -482,7 +414,7 @@ def test_rollback_playbook_returns_to_the_previous_release(host):
     assert result.returncode == 0, output_of(result)[-3000:]
     assert release_of(host) == previous
     assert release_of(host, f"{APP_HOME}/previous") == current
-    assert_nothing_dropped(totals)
+    assert_nothing_dropped(totals, PROFILE)
 
 
 # The release is chosen before the server is served it, as by
@@ -495,7 +427,7 @@ def test_rollback_to_a_named_release(host):
         result = run_playbook("rollback.yml", {**serving(), "django_app_rollback_release": named})
     assert result.returncode == 0, output_of(result)[-3000:]
     assert release_of(host) == named
-    assert_nothing_dropped(totals)
+    assert_nothing_dropped(totals, PROFILE)
 
 
 @deploys
