@@ -42,6 +42,7 @@ OPTIONAL = {
     "stop_helper": bool,
     "step_aside": bool,
     "reload_order": str,
+    "restart": str,
     "ready_when_serving": bool,
     "proxy_clear_request_headers": list,
     "proxy_hide_response_headers": list,
@@ -78,6 +79,7 @@ def test_every_kind_has_each_attribute_and_no_unknown_one(kind):
     # How the workers are replaced is told for each kind that reloads, and only for those.
     assert entry.get("reload_order", "") in (kinds_table.RELOAD_ORDERS if entry["reload_signal"] else ("",))
     assert entry.get("instances", 1) >= 1
+    assert entry.get("restart", "on-failure") in ("on-failure", "always")
     # Only a socket the server binds itself has a file that a stop may remove.
     assert not entry.get("step_aside", False) or not entry["socket_activation"], f"{kind}: step_aside"
     # A close frame with a code, never a dropped connection.
