@@ -112,14 +112,12 @@ def handshake():
     return client
 
 
-
-
 # Whether a worker has accepted the connection: the kernel gives its end an inode only then.
 def taken() -> bool:
     ours = f":{raw.getsockname()[1]:04X}"
     for table in ("/proc/net/tcp6", "/proc/net/tcp"):
         for row in open(table).read().splitlines()[1:]:
-            local, remote, inode = row.split()[1], row.split()[2], row.split()[9]
+            local, remote, inode = (row.split()[column] for column in (1, 2, 9))
             if local.endswith(":20FB") and remote.endswith(ours) and inode != "0":
                 return True
     return False
