@@ -1,8 +1,8 @@
 """What the suite and the README derive from the server kinds table (roles/asgi_server/vars/main.yml).
 
 kinds_table.py kinds          the kinds, in the table's order, one per line
-kinds_table.py switch-order   the order one host goes through every kind, each
-                              switch one the runs per kind do not make
+kinds_table.py switch-order   the order one host goes through the kinds: each
+                              switch that the runs per kind do not make, once
 kinds_table.py debian13-runs  the Debian 13 hosts' kinds, one host per line
                               (KIND+KIND: the host goes on to the next kind)
 kinds_table.py readme         the README's table of kinds (Markdown)
@@ -12,6 +12,7 @@ kinds_table.py readme --write README.md
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -32,8 +33,29 @@ def packages() -> dict[str, list[str]]:
 
 
 def switch_order(kinds: list[str]) -> list[str]:
-    """Every kind, each followed by the one before it in the table (the runs per kind switch to the next)."""
-    return list(reversed(kinds))
+    """The kinds one host goes through so that, with the runs per kind, every kind follows every other.
+
+    The runs per kind switch each kind to the next in the table (debian13_runs),
+    so this walk makes every other ordered switch, each once: first the table
+    backwards, so that the first visits are each kind once (each gets the whole
+    verify suite after its switch), then, from where that ends, a walk through
+    the switches left (Hierholzer's algorithm: every kind is left as often as
+    it is reached, so one walk takes each switch once and ends where it began).
+    """
+    forwards = {(kind, kinds[(index + 1) % len(kinds)]) for index, kind in enumerate(kinds)}
+    walk = list(reversed(kinds))
+    left = {
+        kind: [other for other in reversed(kinds) if other != kind and (kind, other) not in forwards] for kind in kinds
+    }
+    for kind, following in itertools.pairwise(walk):
+        left[kind].remove(following)
+    stack, rest = [walk[-1]], []
+    while stack:
+        if left[stack[-1]]:
+            stack.append(left[stack[-1]].pop(0))
+        else:
+            rest.append(stack.pop())
+    return walk + list(reversed(rest))[1:]
 
 
 def debian13_runs(kinds: list[str], per_host: int = 2) -> list[list[str]]:

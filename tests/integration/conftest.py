@@ -120,12 +120,27 @@ MARKERS = {
     "postgresql": "the app's database and role, and who PostgreSQL refuses",
     "redis": "the Channels layer's user, and who Redis refuses",
     "benchmark": "playbooks/benchmark.yml measures the kinds asked for and leaves the host as it found it",
+    "switch": "what a switch of kind must leave: the new kind alone, serving pages, posts and WebSockets",
 }
+# ASGI_STACK_VERIFY=switch: only the tests marked switch, for a host switched
+# to a kind it has served before (tests/run-scenario), whose whole verify
+# suite ran at its first visit.
+ONLY = os.environ.get("ASGI_STACK_VERIFY", "")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not ONLY:
+        return
+    if ONLY not in MARKERS:
+        raise pytest.UsageError(f"ASGI_STACK_VERIFY={ONLY!r}: a marker of {sorted(MARKERS)} is accepted")
+    kept = [item for item in items if item.get_closest_marker(ONLY)]
+    config.hook.pytest_deselected(items=[item for item in items if not item.get_closest_marker(ONLY)])
+    items[:] = kept
 
 
 @dataclass

@@ -42,6 +42,7 @@ def through_socket(host, path: str, *headers: str) -> dict:
     return json.loads(result.stdout)
 
 
+@pytest.mark.switch
 def test_socket_and_service_are_enabled_and_running(host):
     # A kind without socket activation (daphne) binds its sockets itself.
     for unit in UNITS:
@@ -67,6 +68,7 @@ def server_processes(host, main_pid: int) -> list:
     return [process for process in processes if "resource_tracker" not in process.args]
 
 
+@pytest.mark.switch
 def test_every_server_process_runs_as_the_app_user(host, main_pid):
     processes = server_processes(host, main_pid)
     assert processes
@@ -111,6 +113,7 @@ def test_a_worker_silent_for_less_than_the_timeout_is_kept(host, main_pid):
     assert after == workers, "a silent worker was replaced"
 
 
+@pytest.mark.switch
 def test_only_the_chosen_kind_is_installed(host):
     """Exactly the chosen kind's units exist; a kind switched away from left nothing behind."""
     units = host.check_output("ls /etc/systemd/system").split()
@@ -131,12 +134,14 @@ def test_only_the_chosen_kind_is_installed(host):
     assert (sorted(lib.listdir()) if lib.exists else []) == helpers
 
 
+@pytest.mark.switch
 def test_health_answers_over_the_socket(host):
     health = through_socket(host, "/health/")
     assert health["status"] == "ok"
     assert health["migrations_applied"] is True
 
 
+@pytest.mark.switch
 def test_server_trusts_proxy_headers_from_its_socket(host):
     seen = through_socket(
         host, "/whoami/", "X-Forwarded-Proto: https", "X-Forwarded-For: 203.0.113.7", "Host: localhost"
@@ -165,6 +170,7 @@ def test_systemd_analyze_security_scores_each_service_1_5_or_lower(host):
         assert exposure(host, service) <= 1.5, service
 
 
+@pytest.mark.switch
 def test_server_logs_no_error_since_it_started(host):
     """The sandbox denies the server nothing it tries to do (gunicorn 25 made a control socket in the home)."""
     since = host.check_output(f"systemctl show -p ActiveEnterTimestamp --value {SERVICE}")
@@ -333,8 +339,8 @@ def what_systemd_and_the_server_said(host, seconds: float) -> str:
 
 
 def test_a_websocket_open_through_a_restart_gets_the_kinds_close_frame_and_connects_again(host):
-    """The WebSocket gets the close frame the kinds table says (websocket_stop: the README's table), and the stop
-    does not wait out the graceful timeout for it.
+    """The WebSocket gets the close frame the kinds table says (websocket_stop: the README's table), and no stop
+    waits out the graceful timeout for it.
 
     gunicorn's ASGI worker waited for it, then closed it with 1011 (files/asgi_stack_gunicorn.py), and daphne
     dropped it (files/asgi_stack_daphne.py), and so did granian, or sent a close frame without a code after up
@@ -348,7 +354,22 @@ def test_a_websocket_open_through_a_restart_gets_the_kinds_close_frame_and_conne
     seen = json.loads(result.stdout)
     assert seen["echo_before"] == "before" and seen["echo_after"] == "after", seen
     assert seen["closed"] == TRAITS["websocket_stop"], seen
-    assert seen["restart_s"] < NOT_HELD_UP_S, f"{seen}\n{what_systemd_and_the_server_said(host, seen['restart_s'])}"
+    # The stops, from systemd's timestamps: the starts that follow load the app, and take what the host's CPUs
+    # allow: a restart of granian's two instances took 16.2 s in all on a 2-core machine while another run's deploys
+    # ran under a busy load, the first instance's stop 2.1 s of it (its journal).
+    stops = {service: stop_took_s(host, service) for service in SERVICES}
+    seen["stops_s"] = stops
+    assert max(stops.values()) < NOT_HELD_UP_S, f"{seen}\n{what_systemd_and_the_server_said(host, seen['restart_s'])}"
+
+
+def stop_took_s(host, service: str) -> float:
+    """Seconds the service's last stop took: from leaving active to inactive (systemd's monotonic timestamps)."""
+    shown = host.check_output(
+        f"systemctl show -p ActiveExitTimestampMonotonic -p InactiveEnterTimestampMonotonic {service}"
+    )
+    stamps = dict(line.split("=", 1) for line in shown.splitlines())
+    stopped, began = int(stamps["InactiveEnterTimestampMonotonic"]), int(stamps["ActiveExitTimestampMonotonic"])
+    return round((stopped - began) / 1e6, 1)
 
 
 # Seconds the demo's app takes to load in the test below (DEMO_LOAD_DELAY).

@@ -50,6 +50,7 @@ def app_redis_url(host) -> str:
 QUIET_S = 6
 
 
+@pytest.mark.switch
 def test_a_group_message_reaches_every_client_across_processes(host):
     """Every client of the room hears a message; once they have left, their consumers end, and nothing they
     leave behind holds up the server's next stop.

@@ -34,6 +34,7 @@ def curl_speaks_http3(host) -> bool:
     return "HTTP3" in host.check_output("curl --version")
 
 
+@pytest.mark.switch
 @pytest.mark.parametrize("option, version", [("--http1.1", "1.1"), ("--http2", "2")])
 def test_page_over_tcp_straight_from_hypercorn(host, option, version):
     response = curl(host, f"{DIRECT}/", option)

@@ -41,6 +41,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.switch
 def test_page_is_served_over_https_with_a_verified_chain(host):
     response = curl(host, f"{ORIGIN}/")
     assert response.status == 200
@@ -53,6 +54,7 @@ def test_http_redirects_to_https(host):
     assert response.headers["location"] == "https://localhost/whoami/?x=1"
 
 
+@pytest.mark.switch
 def test_http2_is_negotiated(host):
     assert curl(host, f"{ORIGIN}/", "--http2").http_version == "2"
 
@@ -117,6 +119,7 @@ def test_no_response_header_is_sent_twice(host, path):
     assert sorted({name for name in names if names.count(name) > 1}) == []
 
 
+@pytest.mark.switch
 def test_django_sees_https_and_the_real_client_address(host):
     seen = curl_json(host, f"{ORIGIN}/whoami/")
     assert seen["scheme"] == "https"
@@ -147,6 +150,7 @@ def test_client_cannot_spoof_its_address_or_scheme(host):
     assert seen["scheme"] == "https"
 
 
+@pytest.mark.switch
 def test_websocket_echo_round_trip_over_wss(host):
     host.run(f"cat > /tmp/ws_client.py <<'PY'\n{WEBSOCKET_CLIENT}\nPY")
     result = host.run(f"{client_python(host)} /tmp/ws_client.py wss://localhost/ws/echo/ {CA_FILE}")
@@ -266,6 +270,7 @@ def upload(host, mebibytes: int):
     )
 
 
+@pytest.mark.switch
 def test_an_upload_of_a_few_mebibytes_goes_through(host):
     response = upload(host, 4)
     assert response.status == 200, response.body
@@ -279,6 +284,7 @@ def test_an_upload_over_the_body_limit_is_refused_with_413(host):
     assert curl(host, f"{ORIGIN}/health/").status == 200
 
 
+@pytest.mark.switch
 def test_an_admin_login_and_an_admin_form_post_go_through(host):
     """Django's admin through nginx: a login (a form post with its CSRF token, then the session cookie),
     the admin's index as that user, and a group added with the admin's form."""
@@ -353,6 +359,7 @@ def test_media_files_are_served_from_media_root(host):
     assert response.body.strip() == "uploaded"
 
 
+@pytest.mark.switch
 def test_nginx_proxies_to_the_chosen_kinds_sockets_only(host):
     site = host.file("/etc/nginx/sites-available/demo.conf").content_string
     # The upstream block includes its server list, a file of its own.
