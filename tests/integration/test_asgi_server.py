@@ -206,15 +206,14 @@ print(answer.split(b"\\r\\n\\r\\n")[0].decode())
 """
 
 
-@pytest.mark.skipif(
-    not TRAITS["socket_activation"] or KIND == "hypercorn",
-    reason="a socket-activated kind's graceful stop (hypercorn's: test_hypercorn_tls.py)",
-)
+@pytest.mark.skipif(not TRAITS["socket_activation"], reason="a socket-activated kind's graceful stop")
 def test_a_stopping_server_answers_a_request_already_on_its_way(host):
     """A request sent on a kept-alive connection just after the server began to stop is answered, then closed.
 
     uvicorn alone would close the idle connection at once, and nginx would
-    answer a POST sent on it with 502 (files/asgi_stack_uvicorn.py).
+    answer a POST sent on it with 502 (files/asgi_stack_uvicorn.py); so
+    would hypercorn (files/asgi_stack_proxy_fix.py; its own TLS port:
+    test_hypercorn_tls.py).
     """
     host.run(f"cat > /tmp/stopping_client.py <<'PY'\n{STOPPING_CLIENT}\nPY")
     result = host.run(f"{client_python(host)} /tmp/stopping_client.py {SOCKET} {SERVICE}")
