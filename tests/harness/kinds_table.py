@@ -8,11 +8,14 @@ kinds_table.py debian13-runs  the Debian 13 hosts' kinds, one host per line
 kinds_table.py readme         the README's table of kinds (Markdown)
 kinds_table.py readme --write README.md
                               puts that table into the README, between its markers
+kinds_table.py spec --write   puts the kinds into asgi_server_kind's choices in
+                              the role's argument spec (meta/argument_specs.yml)
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +23,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLE = ROOT / "roles" / "asgi_server"
+SPEC = ROLE / "meta" / "argument_specs.yml"
+# asgi_server_kind's choices in the argument spec, on one line.
+SPEC_CHOICES = re.compile(r"(\n      asgi_server_kind:\n(?:        .*\n)*?        choices: )\[[^\]\n]*\]")
 BEGIN = "<!-- kinds table: tests/harness/kinds_table.py readme --write README.md -->"
 END = "<!-- end of kinds table -->"
 
@@ -145,6 +151,14 @@ def readme_with_table(text: str) -> str:
     return f"{before}{BEGIN}\n{readme_table()}\n{END}{after}"
 
 
+def spec_with_choices(text: str, kinds: list[str]) -> str:
+    """The argument spec's text with asgi_server_kind's choices set to KINDS."""
+    changed, count = SPEC_CHOICES.subn(lambda found: f"{found[1]}[{', '.join(kinds)}]", text)
+    if count != 1:
+        raise SystemExit(f"{SPEC} has no one line of choices for asgi_server_kind")
+    return changed
+
+
 def main(argv: list[str]) -> int:
     kinds = list(table())
     if argv[:1] == ["kinds"]:
@@ -156,6 +170,8 @@ def main(argv: list[str]) -> int:
     elif argv[:1] == ["readme"] and argv[1:2] == ["--write"] and len(argv) == 3:
         path = Path(argv[2])
         path.write_text(readme_with_table(path.read_text()))
+    elif argv == ["spec", "--write"]:
+        SPEC.write_text(spec_with_choices(SPEC.read_text(), kinds))
     elif argv == ["readme"]:
         print(readme_table())
     else:

@@ -51,6 +51,8 @@ OPTIONAL = {
 
 def test_the_spec_offers_the_tables_kinds_in_its_order():
     assert SPEC["asgi_server_kind"]["choices"] == KINDS
+    text = kinds_table.SPEC.read_text()
+    assert kinds_table.spec_with_choices(text, KINDS) == text, "run tests/harness/kinds_table.py spec --write"
     assert SPEC["asgi_server_kind"]["default"] in KINDS
 
 
