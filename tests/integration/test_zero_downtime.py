@@ -267,18 +267,19 @@ DEMO = Path(__file__).resolve().parents[1] / "demo_project"
 SITE = "https://localhost"
 # The load of every step (loadgen.py): light unless ASGI_STACK_LOAD_PROFILE
 # says busy. Not yet busy in the suite: granian resets a WebSocket now and
-# then under it (1 of 75 closed through 5 restarts on Debian 12, 1 of 314
-# through 20 on the demo host), which would fail about every other suite
-# run. granian (2.8) closes its end of a WebSocket as soon as it has sent
-# its close frame, without waiting for the client's: a client message then
-# on its way meets a closed socket, and nginx, whose send to the socket
-# fails ("send() failed (32: Broken pipe) while proxying upgraded
-# connection"), closes the client's connection without passing the frame
-# on. Clients sending straight to granian's socket every half millisecond
-# lost the close frame on each of 60 WebSockets through three restarts (by
-# hand, the demo host, Debian 12). Two Debian 13 runs at once under busy on a 2-core machine (four
-# kinds, 17 steps): 271,779 requests, 0 failed, no WebSocket reset; the
-# deploys took two to three times as long as under the light load.
+# then under it (1 of 75 closed through 5 restarts in a suite's Debian 12
+# run, 1 of 314 through 20 on the demo host: the README), which would fail
+# about every other suite run. granian (2.8) closes its end of a WebSocket
+# as soon as it has sent its close frame, without waiting for the client's:
+# a client message then on its way meets a closed socket, and nginx, whose
+# send to the socket fails ("send() failed (32: Broken pipe) while
+# proxying upgraded connection"), closes the client's connection without
+# passing the frame on. Clients sending straight to granian's socket every
+# half millisecond lost the close frame on each of 60 WebSockets through
+# three restarts (by hand, the demo host, Debian 12). Two Debian 13 runs at
+# once under busy on a 2-core machine (four kinds, 17 steps): 271,779
+# requests, 0 failed, no WebSocket reset; the deploys took two to three
+# times as long as under the light load.
 PROFILE = os.environ.get("ASGI_STACK_LOAD_PROFILE", "light")
 # Restarts of the server in one step.
 RESTARTS = int(os.environ.get("ASGI_STACK_RESTARTS", "5"))
