@@ -115,9 +115,9 @@ import yaml
 root = Path(sys.argv[1])
 print((root / "tests/demo_project/requirements.txt").read_text().strip())
 print((root / "tests/clients-requirements.txt").read_text().strip())
-defaults = yaml.safe_load((root / "roles/asgi_server/defaults/main.yml").read_text())
-for packages in defaults["asgi_server_packages"].values():
-    print("\n".join(packages))
+kinds = yaml.safe_load((root / "roles/asgi_server/vars/main.yml").read_text())["asgi_server_kinds"]
+for kind in kinds.values():
+    print("\n".join(kind["packages"]))
 benchmark = yaml.safe_load((root / "roles/benchmark/defaults/main.yml").read_text())
 print("\n".join(benchmark["benchmark_python_packages"]))
 PY

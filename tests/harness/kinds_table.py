@@ -35,7 +35,7 @@ def table() -> dict[str, dict]:
 
 
 def packages() -> dict[str, list[str]]:
-    return yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())["asgi_server_packages"]
+    return {kind: entry["packages"] for kind, entry in table().items()}
 
 
 def switch_order(kinds: list[str]) -> list[str]:

@@ -50,6 +50,14 @@ CASES = {
         ["asgi_server_workers", "daphne runs one process"],
     ),
     "no_workers": ({"asgi_server_workers": 0}, ["asgi_server_workers", "1 or more"]),
+    "packages_of_no_kind": (
+        {"asgi_server_packages": {"waitress": ["waitress>=3"]}},
+        ["asgi_server_packages", "names waitress", "no server kind", ", ".join(KINDS)],
+    ),
+    "packages_empty": (
+        {"asgi_server_kind": "uvicorn", "asgi_server_packages": {"uvicorn": []}},
+        ["asgi_server_packages", "gives [] for uvicorn", "with the server itself"],
+    ),
     "tls_from_a_server_without_it": (
         {"asgi_server_kind": "uvicorn", "asgi_server_tls": True},
         ["asgi_server_tls", "only hypercorn", "'uvicorn'"],

@@ -1,6 +1,6 @@
 """Every package a server kind installs has a floor above the releases with published security fixes.
 
-The floors have one home, asgi_server_packages (roles/asgi_server/defaults/main.yml). Each fix
+The floors have one home, the kinds table's packages (roles/asgi_server/vars/main.yml). Each fix
 below names the last release without it; a kind that runs the package (itself or as the HTTP
 library its server parses requests with) must require a release that has it.
 """
@@ -13,9 +13,12 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = yaml.safe_load((ROOT / "roles" / "asgi_server" / "defaults" / "main.yml").read_text())[
-    "asgi_server_packages"
-]
+PACKAGES = {
+    kind: entry["packages"]
+    for kind, entry in yaml.safe_load((ROOT / "roles" / "asgi_server" / "vars" / "main.yml").read_text())[
+        "asgi_server_kinds"
+    ].items()
+}
 
 # package: (the last release without the fix, the first with it, what it fixes)
 FIXES = {
