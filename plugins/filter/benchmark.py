@@ -15,6 +15,10 @@ from typing import Any
 THROUGH = ("nginx", "server")
 PROTOCOLS = ("http/1.1", "h2", "h3")
 _NAME = re.compile(r"^[A-Za-z0-9.-]+$")
+# The name of a kind's settings as the host has them, measured after those of benchmark_settings.
+OWN_SETTINGS = "as deployed"
+# What a setting of benchmark_settings may change, besides its name and the kinds it is for.
+SETTING_KEYS = ("workers", "keepalive", "extra_args")
 
 
 def _count(value: Any, least: int) -> bool:
@@ -56,6 +60,47 @@ def benchmark_input_errors(settings: Mapping[str, Any], kinds: Iterable[str]) ->
             f"benchmark_server_name is '{server_name}': give the site's name, as in nginx_proxy_server_names."
         )
     errors += _url_errors(settings.get("urls") or [])
+    errors += _settings_errors(settings.get("settings") or [], kinds)
+    return errors
+
+
+def _settings_errors(sweep: list, kinds: list[str]) -> list[str]:
+    """What is wrong with benchmark_settings: each a name of its own, what it changes, the kinds it is for."""
+    errors = []
+    for setting in sweep:
+        if not isinstance(setting, Mapping) or not isinstance(setting.get("name"), str) or not setting["name"]:
+            errors.append(f"benchmark_settings has {json.dumps(setting)}: each setting needs a name.")
+            continue
+        name = setting["name"]
+        unknown = sorted(set(setting) - {"name", "kinds", *SETTING_KEYS})
+        if unknown or not any(key in setting for key in SETTING_KEYS):
+            errors.append(
+                f"benchmark_settings: {name} has {json.dumps(sorted(setting))}: give its name, one or more of "
+                f"{', '.join(SETTING_KEYS)} (asgi_server_ without the prefix), and optionally kinds."
+            )
+        for key in ("workers", "keepalive"):
+            if key in setting and not _count(setting[key], 1):
+                errors.append(
+                    f"benchmark_settings: {name}'s {key} is '{setting[key]}': give a whole number, 1 or more."
+                )
+        extra = setting.get("extra_args", [])
+        if not isinstance(extra, list) or not all(isinstance(arg, str) for arg in extra):
+            errors.append(
+                f"benchmark_settings: {name}'s extra_args is {json.dumps(extra)}: give a list of the server's "
+                "command-line arguments, as asgi_server_extra_args."
+            )
+        chosen = setting.get("kinds", kinds)
+        if not isinstance(chosen, list) or not chosen or any(kind not in kinds for kind in chosen):
+            errors.append(
+                f"benchmark_settings: {name}'s kinds is {json.dumps(chosen)}: give one or more of {', '.join(kinds)} "
+                "(none: every kind the setting applies to)."
+            )
+    names = [setting.get("name") for setting in sweep if isinstance(setting, Mapping)]
+    if len(set(names)) != len(names) or OWN_SETTINGS in names:
+        errors.append(
+            f"benchmark_settings names {json.dumps(names)}: give each setting a name of its own, "
+            f"not '{OWN_SETTINGS}' (the host's own settings, measured after them)."
+        )
     return errors
 
 
@@ -129,11 +174,19 @@ def benchmark_runs(
     return runs
 
 
-def benchmark_rows(results: Iterable[Mapping[str, Any]], kind: str) -> list[dict[str, Any]]:
-    """The report's rows of one kind from the load modules' looped results (over benchmark_runs), skipped ones out."""
+def benchmark_rows(
+    results: Iterable[Mapping[str, Any]], kind: str, settings: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The report's rows of one kind from the load modules' looped results (over benchmark_runs), skipped ones out.
+
+    ``settings`` is the setting the kind ran with (one of benchmark_kind_settings), the host's own by default.
+    """
+    name = (settings or {}).get("name", OWN_SETTINGS)
     return [
         {
             "kind": kind,
+            "settings": name,
+            "own": name == OWN_SETTINGS,
             "url": result["item"]["name"],
             "path": result["item"]["path"],
             "through": result["item"]["through"],
@@ -154,6 +207,24 @@ def benchmark_order(kinds: Iterable[str], found: str) -> list[str]:
     return [kind for kind in kinds if kind != found] + ([found] if found in kinds else [])
 
 
+def benchmark_kind_settings(
+    sweep: Iterable[Mapping[str, Any]], kind: str, kinds: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The settings one kind is measured with, in order: those of ``sweep`` that apply to it, then the host's own.
+
+    A setting applies to the kinds it names (every kind if it names none), and one that sets workers only to
+    kinds that have workers (the kinds table's ``workers``). The host's own settings come last, so that the
+    host is left with them.
+    """
+    has_workers = kinds[kind].get("workers", True)
+    chosen = [
+        dict(setting)
+        for setting in sweep
+        if kind in setting.get("kinds", [kind]) and ("workers" not in setting or has_workers)
+    ]
+    return [*chosen, {"name": OWN_SETTINGS}]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -161,4 +232,5 @@ class FilterModule:
             "benchmark_runs": benchmark_runs,
             "benchmark_rows": benchmark_rows,
             "benchmark_order": benchmark_order,
+            "benchmark_kind_settings": benchmark_kind_settings,
         }

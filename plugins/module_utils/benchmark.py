@@ -113,12 +113,20 @@ def units_rss_kib(ps_output: str, units: list[str]) -> int:
     return total
 
 
-# The report: rows are the benchmark's measurements, one per kind, URL, way
-# in (through nginx, or straight to the server), protocol and concurrency.
-# Each row: kind, url (its name), through ("nginx" or "server"), protocol,
-# concurrency, figures (as figures() makes them) and rss_mib.
+# The report: rows are the benchmark's measurements, one per kind, settings,
+# URL, way in (through nginx, or straight to the server), protocol and
+# concurrency. Each row: kind, settings (their name), own (whether those are
+# the host's own settings; a row without it is), url (its name), through
+# ("nginx" or "server"), protocol, concurrency, figures (as figures() makes
+# them) and rss_mib. The ratios and the chart are of the host's own settings;
+# the sweep compares those with the other settings measured.
 
 THROUGH_LABELS = {"nginx": "through nginx (HTTPS)", "server": "straight to the server's socket"}
+
+
+def own(rows: list[dict]) -> list[dict]:
+    """The rows measured with the host's own settings."""
+    return [row for row in rows if row.get("own", True)]
 
 
 def top_concurrency(rows: list[dict]) -> int:
@@ -186,6 +194,38 @@ def fastest(rows: list[dict]) -> dict[str, str]:
     return {url: row["kind"] for url, row in best.items()}
 
 
+def sweep(rows: list[dict]) -> dict[str, dict[str, dict]]:
+    """Per kind measured with other settings too, and per URL: the host's own settings against the best measured.
+
+    Through nginx over HTTP/1.1 (a WebSocket URL: the WebSocket) at the highest concurrency. Each entry:
+    ``own_rps``, ``best`` (the name of the settings with the most requests per second, the host's own
+    included), ``best_rps`` and ``own_over_best`` (1.0 when the host's own are the best).
+    """
+    top = top_concurrency(rows)
+    swept = {row["kind"] for row in rows if not row.get("own", True)}
+    cells: dict[str, dict[str, list[dict]]] = {}
+    for row in rows:
+        if (
+            row["kind"] in swept
+            and row["through"] == "nginx"
+            and row["protocol"] in ("http/1.1", "websocket")
+            and row["concurrency"] == top
+        ):
+            cells.setdefault(row["kind"], {}).setdefault(row["url"], []).append(row)
+    result: dict[str, dict[str, dict]] = {}
+    for kind, per_url in cells.items():
+        for url, measured in per_url.items():
+            mine = next((row for row in measured if row.get("own", True)), None)
+            best = max(measured, key=lambda row: row["figures"]["rps"])
+            result.setdefault(kind, {})[url] = {
+                "own_rps": mine["figures"]["rps"] if mine else None,
+                "best": best.get("settings", ""),
+                "best_rps": best["figures"]["rps"],
+                "own_over_best": ratio(mine, best),
+            }
+    return result
+
+
 def _cell(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -196,8 +236,15 @@ def _errors(row: dict) -> str:
     return f"{row['figures']['errors']} ({causes})" if causes else str(row["figures"]["errors"])
 
 
+def _kind_label(row: dict) -> str:
+    """The kind, with the name of its settings when they are not the host's own."""
+    return row["kind"] if row.get("own", True) else f"{row['kind']} ({row['settings']})"
+
+
 def markdown(rows: list[dict], urls: list[dict], about: dict) -> str:
-    """The report as Markdown: what ran where, the ratios, then a table per URL."""
+    """The report as Markdown: what ran where, the ratios, the sweep, then a table per URL."""
+    every = rows
+    rows = own(every)
     kinds = list(dict.fromkeys(row["kind"] for row in rows))
     lines = [
         f"# ASGI server benchmark: {about.get('host', '')}",
@@ -209,12 +256,14 @@ def markdown(rows: list[dict], urls: list[dict], about: dict) -> str:
         "errors are broken streams and answers of 400 or more; latencies are per request (per round",
         "trip for WebSockets); RSS is the peak resident memory of the server's processes.",
         "",
-        f"## Proxy overhead: through nginx / straight to the server, at {top_concurrency(rows)} connections",
-        "",
     ]
     overhead = proxy_overhead(rows)
     proxied_urls = list(dict.fromkeys(url for per_kind in overhead.values() for url in per_kind))
     if proxied_urls:
+        lines += [
+            f"## Proxy overhead: through nginx / straight to the server, at {top_concurrency(rows)} connections",
+            "",
+        ]
         lines += ["| kind | " + " | ".join(proxied_urls) + " |", "|---" * (len(proxied_urls) + 1) + "|"]
         lines += [
             f"| {kind} | " + " | ".join(_cell(overhead[kind].get(url)) for url in proxied_urls) + " |"
@@ -231,8 +280,24 @@ def markdown(rows: list[dict], urls: list[dict], about: dict) -> str:
         lines += ["## Most requests per second through nginx, at the highest concurrency", ""]
         lines += [f"- {url}: {kind}" for url, kind in best.items()]
         lines.append("")
+    swept = sweep(every)
+    if swept:
+        lines += [
+            f"## The host's own settings against the others measured, through nginx at {top_concurrency(rows)} "
+            "connections",
+            "",
+            "| kind | URL | own req/s | best req/s | best settings | own / best |",
+            "|---|---|---:|---:|---|---:|",
+        ]
+        lines += [
+            f"| {kind} | {url} | {entry['own_rps']} | {entry['best_rps']} | {entry['best']} | "
+            f"{_cell(entry['own_over_best'])} |"
+            for kind, per_url in swept.items()
+            for url, entry in per_url.items()
+        ]
+        lines.append("")
     for url in urls:
-        mine = [row for row in rows if row["url"] == url["name"]]
+        mine = [row for row in every if row["url"] == url["name"]]
         if not mine:
             continue
         lines += [
@@ -245,9 +310,9 @@ def markdown(rows: list[dict], urls: list[dict], about: dict) -> str:
         for row in mine:
             f = row["figures"]
             lines.append(
-                f"| {row['kind']} | {row['through']} | {row['protocol']} | {row['concurrency']} | {f['rps']:.1f} | "
-                f"{f['p50_ms']:.1f} | {f['p90_ms']:.1f} | {f['p99_ms']:.1f} | {f['max_ms']:.1f} | {_errors(row)} | "
-                f"{f['requests']} | {row.get('rss_mib', 0):.1f} |"
+                f"| {_kind_label(row)} | {row['through']} | {row['protocol']} | {row['concurrency']} | "
+                f"{f['rps']:.1f} | {f['p50_ms']:.1f} | {f['p90_ms']:.1f} | {f['p99_ms']:.1f} | {f['max_ms']:.1f} | "
+                f"{_errors(row)} | {f['requests']} | {row.get('rss_mib', 0):.1f} |"
             )
         lines.append("")
     return "\n".join(lines)

@@ -26,7 +26,8 @@ options:
   rows:
     description:
       - The measurements, each with C(kind), C(url) (a name from O(urls)), C(through) (V(nginx) or V(server)),
-        C(protocol), C(concurrency), C(figures) and C(rss_mib).
+        C(protocol), C(concurrency), C(figures) and C(rss_mib), and C(settings) (their name) and C(own) (false
+        for settings other than the host's own, which the ratios and the chart leave out and the sweep compares).
     type: list
     elements: dict
     default: []
@@ -90,6 +91,13 @@ fastest:
   description: Per URL, the kind with the most requests per second through nginx at the highest concurrency.
   returned: success
   type: dict
+sweep:
+  description:
+    - Per kind measured with other settings too, and per URL, through nginx at the highest concurrency, the host's
+      own settings against the best measured, C(own_rps), C(best) (the settings' name), C(best_rps) and
+      C(own_over_best).
+  returned: success
+  type: dict
 """
 
 import json
@@ -101,7 +109,9 @@ from ansible_collections.asgi.stack.plugins.module_utils.benchmark import (
     THROUGH_LABELS,
     fastest,
     markdown,
+    own,
     proxy_overhead,
+    sweep,
     versus,
 )
 
@@ -204,14 +214,20 @@ def main() -> None:
         module.exit_json(changed=False)
     rows, urls, about = params["rows"], params["urls"], params["about"]
     files = [os.path.join(dest, name) for name in ("results.json", "report.md", f"chart.{params['chart_format']}")]
-    summary = {"proxy_overhead": proxy_overhead(rows), "versus": versus(rows, urls), "fastest": fastest(rows)}
+    mine = own(rows)
+    summary = {
+        "proxy_overhead": proxy_overhead(mine),
+        "versus": versus(mine, urls),
+        "fastest": fastest(mine),
+        "sweep": sweep(rows),
+    }
     if not module.check_mode:
         os.makedirs(dest, exist_ok=True)
         with open(files[0], "w", encoding="utf-8") as results:
             json.dump({"about": about, "urls": urls, "rows": rows, **summary}, results, indent=2)
         with open(files[1], "w", encoding="utf-8") as report:
             report.write(markdown(rows, urls, about) + "\n")
-        chart(rows, urls, about, files[2])
+        chart(mine, urls, about, files[2])
     module.exit_json(changed=True, files=files, **summary)
 
 

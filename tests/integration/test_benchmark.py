@@ -4,7 +4,8 @@ A short run (one concurrency, one second per run) of a kind that the host does n
 two instances take the load straight to their sockets between them), so that the host is deployed
 back to its own kind at the end, with the
 default URLs (the demo's page, JSON endpoint, WebSocket echo, a static file through nginx and through
-Django). No figure is asserted beyond that the runs answered without error: machines differ.
+Django), and with a setting of its own besides the host's (a sweep of one) and one it is not for.
+No figure is asserted beyond that the runs answered without error: machines differ.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ from conftest import (
 pytestmark = [pytest.mark.benchmark, ON_DEBIAN_13_ONCE]
 
 MEASURED = ["daphne"]
+# daphne has no workers: the first is not for it; the second is, and runs before the host's own settings.
+SETTINGS = [
+    {"name": "2 workers", "workers": 2},
+    {"name": "pings every 10 s", "extra_args": ["--ping-interval", "10"], "kinds": ["daphne"]},
+]
 # The runs of each kind with the default URLs and protocols on Debian 13,
 # whose h2load has no HTTP/3: (URL, way in, protocol).
 RUNS = {
@@ -41,12 +47,18 @@ RUNS = {
 
 
 def host_state(host) -> dict:
-    """What the benchmark must leave as it found: the release served, the units that run, the unit files there are."""
+    """What the benchmark must leave as it found: the release served, the units that run, the unit files there are.
+
+    The unit files with their contents: a kind's settings (its workers, its arguments) are the host's again.
+    """
     return {
         "release": host.file(f"{APP_HOME}/current").linked_to,
         "running": sorted(unit for kind in KINDS for unit in services_of(kind) if host.service(unit).is_running),
         "unit files": sorted(
-            name for kind in KINDS for name in unit_files_of(kind) if host.file(f"/etc/systemd/system/{name}").exists
+            (name, host.file(f"/etc/systemd/system/{name}").sha256sum)
+            for kind in KINDS
+            for name in unit_files_of(kind)
+            if host.file(f"/etc/systemd/system/{name}").exists
         ),
     }
 
@@ -59,6 +71,7 @@ def benchmark(host, tmp_path_factory):
         "benchmark.yml",
         {
             "benchmark_kinds": MEASURED,
+            "benchmark_settings": SETTINGS,
             "benchmark_concurrency": [4],
             "benchmark_duration": 1,
             "benchmark_warmup": 0,
@@ -74,10 +87,16 @@ def benchmark(host, tmp_path_factory):
 def test_the_report_has_a_row_for_each_run_of_each_kind_asked_for(benchmark):
     results = json.loads((benchmark["report"] / "results.json").read_text())
     rows = results["rows"]
-    assert [row["kind"] for row in rows[:: len(RUNS)]] == MEASURED
-    for kind in MEASURED:
-        runs = {(row["url"], row["through"], row["protocol"]) for row in rows if row["kind"] == kind}
-        assert runs == RUNS, f"{kind}: {sorted(runs ^ RUNS)}"
+    measured = [(kind, settings) for kind in MEASURED for settings in ("pings every 10 s", "as deployed")]
+    assert [(row["kind"], row["settings"]) for row in rows[:: len(RUNS)]] == measured
+    for kind, settings in measured:
+        runs = {
+            (row["url"], row["through"], row["protocol"])
+            for row in rows
+            if row["kind"] == kind and row["settings"] == settings
+        }
+        assert runs == RUNS, f"{kind} ({settings}): {sorted(runs ^ RUNS)}"
+        assert all(row["own"] == (settings == "as deployed") for row in rows if row["settings"] == settings)
     for row in rows:
         figures = row["figures"]
         print(row["kind"], row["url"], row["through"], row["protocol"], figures, row["rss_mib"])
@@ -88,6 +107,11 @@ def test_the_report_has_a_row_for_each_run_of_each_kind_asked_for(benchmark):
     # The ratios the report states, for each kind.
     assert set(results["proxy_overhead"]) == set(MEASURED)
     assert set(results["versus"]["static file / static file via Django"]) == set(MEASURED)
+    # The host's own settings against the other, per URL through nginx.
+    sweep = results["sweep"]["daphne"]
+    assert set(sweep) == {"page", "json", "websocket echo", "static file", "static file via Django"}, sweep
+    for entry in sweep.values():
+        assert entry["best"] in ("pings every 10 s", "as deployed") and 0 < entry["own_over_best"] <= 1, entry
 
 
 def test_the_report_and_its_chart_are_written(benchmark):
@@ -99,6 +123,9 @@ def test_the_report_and_its_chart_are_written(benchmark):
         "## json: `/whoami/`",
         "HTTP/3: measured: False",
         "| daphne | server | http/1.1 | 4 |",
+        "| daphne (pings every 10 s) | server | http/1.1 | 4 |",
+        "## The host's own settings against the others measured, through nginx at 4 connections",
+        "| daphne | json |",
         f"kind the host runs, measured last and left running: {KIND}",
     ):
         assert text in report, f"'{text}' not in:\n{report[:3000]}"
@@ -117,14 +144,15 @@ def test_the_host_is_left_as_it_was_found(host, benchmark):
 def test_a_failure_on_the_way_leaves_the_host_on_its_kind_and_says_what_failed(host, benchmark, tmp_path):
     """A run that fails (a WebSocket URL the app does not route) goes back to the host's kind, then fails.
 
-    Measured on the host's own kind, so that the deploys on the way are re-runs: the host's kind after a switch is
-    what the test above proves.
+    Measured on the host's own kind with two workers, so that the deploy on the way changes its settings, not its
+    kind (the host's kind after a switch is what the test above proves): the host has its own settings again.
     """
     before = host_state(host)
     result = run_playbook(
         "benchmark.yml",
         {
             "benchmark_kinds": [KIND],
+            "benchmark_settings": [{"name": "2 workers", "workers": 2}],
             "benchmark_concurrency": [1],
             "benchmark_duration": 1,
             "benchmark_warmup": 0,
@@ -134,7 +162,10 @@ def test_a_failure_on_the_way_leaves_the_host_on_its_kind_and_says_what_failed(h
     )
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode != 0, output[-3000:]
-    for text in ("The benchmark failed at Kind | Load it with WebSocket round trips", f"The host runs {KIND} again"):
+    for text in (
+        "The benchmark failed at Settings | Load it with WebSocket round trips",
+        f"The host runs {KIND} again",
+    ):
         assert text in output, f"'{text}' not in:\n{output[-3000:]}"
     assert host_state(host) == before
     assert curl(host, f"{ORIGIN}/whoami/").status == 200

@@ -253,6 +253,14 @@ BENCHMARK_CASES = {
         ["benchmark_urls", "json's versus is 'nginx'", "another of the URLs"],
     ),
     "benchmark_duration_zero": ({"benchmark_duration": 0}, ["benchmark_duration", "'0'", "1 or more"]),
+    "benchmark_setting_of_no_kind": (
+        {"benchmark_settings": [{"name": "h11", "extra_args": ["--http", "h11"], "kinds": ["waitress"]}]},
+        ["benchmark_settings", "h11's kinds is [\"waitress\"]", "give one or more of", ", ".join(KINDS)],
+    ),
+    "benchmark_setting_of_no_workers": (
+        {"benchmark_settings": [{"name": "no workers", "workers": 0}]},
+        ["benchmark_settings", "no workers's workers is '0'", "1 or more"],
+    ),
     "benchmark_kind_refused_with_the_site": (
         {"benchmark_kinds": ["daphne"], "asgi_server_workers": 4},
         ["asgi_server_workers", "daphne runs one process"],

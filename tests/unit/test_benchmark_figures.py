@@ -116,3 +116,27 @@ def test_the_markdown_report_has_the_ratios_and_a_row_per_measurement():
         )
         == 11
     )
+
+
+def test_the_sweep_compares_the_hosts_own_settings_with_the_best_and_the_ratios_leave_the_others_out():
+    other = {**row("uvicorn", "json", "nginx", 1200.0), "settings": "2 workers", "own": False}
+    other_server = {**row("uvicorn", "json", "server", 100.0), "settings": "2 workers", "own": False}
+    rows = [*({**mine, "settings": "as deployed", "own": True} for mine in ROWS), other, other_server]
+    assert benchmark.sweep(rows) == {
+        "uvicorn": {
+            "json": {"own_rps": 950.0, "best": "2 workers", "best_rps": 1200.0, "own_over_best": 0.79},
+            # Measured with the host's own settings alone: they are the best.
+            "static": {"own_rps": 20000.0, "best": "as deployed", "best_rps": 20000.0, "own_over_best": 1.0},
+            "static via Django": {"own_rps": 800.0, "best": "as deployed", "best_rps": 800.0, "own_over_best": 1.0},
+        }
+    }
+    assert benchmark.sweep(ROWS) == {}
+    assert benchmark.own(rows) == rows[: len(ROWS)]
+    text = benchmark.markdown(rows, URLS, {"host": "web1"})
+    assert "| uvicorn | json | 950.0 | 1200.0 | 2 workers | 0.79 |" in text
+    # The ratios are of the host's own settings; the table of the URL has every row.
+    assert "| uvicorn | 0.95 |" in text
+    assert "| uvicorn (2 workers) | nginx | http/1.1 | 64 | 1200.0 |" in text
+    assert "own / best" not in benchmark.markdown(ROWS, URLS, {"host": "web1"})
+    # Nothing measured straight to the server: no proxy overhead to state.
+    assert "## Proxy overhead" not in benchmark.markdown([other], URLS, {"host": "web1"})

@@ -22,7 +22,9 @@ GOOD = {
     "protocols": DEFAULTS["benchmark_protocols"],
     "server_name": "www.example.org",
     "websocket_message_size": DEFAULTS["benchmark_websocket_message_size"],
+    "settings": DEFAULTS["benchmark_settings"],
 }
+TABLE = yaml.safe_load((ROOT / "roles" / "asgi_server" / "vars" / "main.yml").read_text())["asgi_server_kinds"]
 
 
 def errors(**changed):
@@ -115,6 +117,8 @@ def test_rows_come_from_the_results_that_ran():
     assert benchmark.benchmark_rows(results, "uvicorn") == [
         {
             "kind": "uvicorn",
+            "settings": "as deployed",
+            "own": True,
             "url": "json",
             "path": "/whoami/",
             "through": "nginx",
@@ -125,8 +129,52 @@ def test_rows_come_from_the_results_that_ran():
             "failures": {"500": 1},
         }
     ]
+    assert [row["settings"] for row in benchmark.benchmark_rows(results, "uvicorn", {"name": "2 workers"})] == [
+        "2 workers"
+    ]
+    assert not benchmark.benchmark_rows(results, "uvicorn", {"name": "2 workers", "workers": 2})[0]["own"]
 
 
 def test_the_kind_the_host_runs_goes_last():
     assert benchmark.benchmark_order(["uvicorn", "daphne", "granian"], "daphne") == ["uvicorn", "granian", "daphne"]
     assert benchmark.benchmark_order(["uvicorn", "granian"], "daphne") == ["uvicorn", "granian"]
+
+
+def test_settings_to_sweep_are_checked_each_rule_with_its_message():
+    good = [{"name": "2 workers", "workers": 2}, {"name": "h11", "extra_args": ["--http", "h11"], "kinds": ["uvicorn"]}]
+    assert errors(settings=good) == []
+    assert errors(settings=[{"workers": 2}]) == ['benchmark_settings has {"workers": 2}: each setting needs a name.']
+    assert errors(settings=[{"name": "x"}]) == [
+        'benchmark_settings: x has ["name"]: give its name, one or more of workers, keepalive, extra_args '
+        "(asgi_server_ without the prefix), and optionally kinds."
+    ]
+    assert "x has" in errors(settings=[{"name": "x", "workers": 2, "loop": "asyncio"}])[0]
+    assert errors(settings=[{"name": "x", "workers": 0}]) == [
+        "benchmark_settings: x's workers is '0': give a whole number, 1 or more."
+    ]
+    assert "x's keepalive is 'True'" in errors(settings=[{"name": "x", "keepalive": True}])[0]
+    assert 'x\'s extra_args is "--http h11"' in errors(settings=[{"name": "x", "extra_args": "--http h11"}])[0]
+    assert errors(settings=[{"name": "x", "workers": 2, "kinds": ["waitress"]}]) == [
+        f'benchmark_settings: x\'s kinds is ["waitress"]: give one or more of {", ".join(KINDS)} '
+        "(none: every kind the setting applies to)."
+    ]
+    assert "x's kinds is []" in errors(settings=[{"name": "x", "workers": 2, "kinds": []}])[0]
+    twice = errors(settings=[{"name": "x", "workers": 2}, {"name": "x", "workers": 3}])
+    assert twice == [
+        'benchmark_settings names ["x", "x"]: give each setting a name of its own, not \'as deployed\' '
+        "(the host's own settings, measured after them)."
+    ]
+    assert "benchmark_settings names" in errors(settings=[{"name": "as deployed", "workers": 2}])[0]
+
+
+def test_a_kind_runs_the_settings_for_it_then_the_hosts_own():
+    sweep = [
+        {"name": "2 workers", "workers": 2},
+        {"name": "h11", "extra_args": ["--http", "h11"], "kinds": ["uvicorn"]},
+        {"name": "ping", "extra_args": ["--ping-interval", "10"], "kinds": ["daphne"]},
+    ]
+    assert benchmark.benchmark_kind_settings(sweep, "uvicorn", TABLE) == [*sweep[:2], {"name": "as deployed"}]
+    # daphne has no workers: a setting of workers is not for it.
+    assert not TABLE["daphne"]["workers"]
+    assert benchmark.benchmark_kind_settings(sweep, "daphne", TABLE) == [sweep[2], {"name": "as deployed"}]
+    assert benchmark.benchmark_kind_settings([], "granian", TABLE) == [{"name": "as deployed"}]
