@@ -194,6 +194,7 @@ def benchmark_rows(
             "concurrency": result["item"]["concurrency"],
             "figures": result["figures"],
             "rss_mib": result.get("rss_mib", 0.0),
+            "processes": result.get("processes", 0),
             "failures": result.get("failures", {}),
         }
         for result in results

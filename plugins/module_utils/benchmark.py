@@ -96,10 +96,16 @@ LOAD_ARGUMENT_SPEC = {
 }
 
 
-def units_rss_kib_now(module, units: list[str]) -> int:
-    """The resident memory (KiB) of every process of ``units`` now, as ``ps`` reports it (run by ``module``)."""
+def units_usage_now(module, units: list[str]) -> tuple[int, int]:
+    """How many processes ``units`` have now, and their resident memory (KiB), as ``ps`` (run by ``module``) says."""
     _rc, out, _err = module.run_command(["ps", "-e", "-o", "rss=,unit="])
-    return units_rss_kib(out, units)
+    return units_processes(out, units), units_rss_kib(out, units)
+
+
+def units_processes(ps_output: str, units: list[str]) -> int:
+    """How many processes ``units`` have, from ``ps -e -o rss=,unit=``."""
+    wanted = set(units)
+    return sum(1 for line in ps_output.splitlines() if len(line.split()) == 2 and line.split()[1] in wanted)
 
 
 def units_rss_kib(ps_output: str, units: list[str]) -> int:
@@ -118,8 +124,9 @@ def units_rss_kib(ps_output: str, units: list[str]) -> int:
 # concurrency. Each row: kind, settings (their name), own (whether those are
 # the host's own settings; a row without it is), url (its name), through
 # ("nginx" or "server"), protocol, concurrency, figures (as figures() makes
-# them) and rss_mib. The ratios and the chart are of the host's own settings;
-# the sweep compares those with the other settings measured.
+# them), rss_mib and processes (the most the server's units had). The ratios
+# and the chart are of the host's own settings; the sweep compares those with
+# the other settings measured.
 
 THROUGH_LABELS = {"nginx": "through nginx (HTTPS)", "server": "straight to the server's socket"}
 
@@ -254,7 +261,8 @@ def markdown(rows: list[dict], urls: list[dict], about: dict) -> str:
         "",
         "Requests per second count answered requests (status below 400) in the measured seconds;",
         "errors are broken streams and answers of 400 or more; latencies are per request (per round",
-        "trip for WebSockets); RSS is the peak resident memory of the server's processes.",
+        "trip for WebSockets); RSS is the peak resident memory of the server's processes, and",
+        "processes the most of them seen during the run.",
         "",
     ]
     overhead = proxy_overhead(rows)
@@ -304,15 +312,16 @@ def markdown(rows: list[dict], urls: list[dict], about: dict) -> str:
             f"## {url['name']}: `{url['path']}`",
             "",
             "| kind | way in | protocol | connections | req/s | p50 ms | p90 ms | p99 ms | max ms | errors "
-            "| requests | RSS MiB |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| requests | RSS MiB | processes |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for row in mine:
             f = row["figures"]
             lines.append(
                 f"| {_kind_label(row)} | {row['through']} | {row['protocol']} | {row['concurrency']} | "
                 f"{f['rps']:.1f} | {f['p50_ms']:.1f} | {f['p90_ms']:.1f} | {f['p99_ms']:.1f} | {f['max_ms']:.1f} | "
-                f"{_errors(row)} | {f['requests']} | {row.get('rss_mib', 0):.1f} |"
+                f"{_errors(row)} | {f['requests']} | {row.get('rss_mib', 0):.1f} | "
+                f"{row.get('processes', 0)} |"
             )
         lines.append("")
     return "\n".join(lines)

@@ -72,6 +72,10 @@ rss_mib:
   description: The largest sum of resident memory (MiB) of the units' processes seen during the load.
   returned: success
   type: float
+processes:
+  description: The most processes the units had during the load (a check that the server ran as configured).
+  returned: success
+  type: int
 failures:
   description: The failed requests of the measured seconds by cause, a status of 400 or more, C(broken) or C(not sent).
   returned: success
@@ -101,7 +105,7 @@ from ansible_collections.asgi.stack.plugins.module_utils.benchmark import (
     h2load_counts,
     h2load_log,
     shares,
-    units_rss_kib_now,
+    units_usage_now,
 )
 
 PROTOCOLS = ("http/1.1", "h2", "h3")
@@ -150,10 +154,13 @@ class MemorySampler(threading.Thread):
         self.module = module
         self.units = units
         self.peak_kib = 0
+        self.peak_processes = 0
         self.stopped = threading.Event()
 
     def sample(self) -> None:
-        self.peak_kib = max(self.peak_kib, units_rss_kib_now(self.module, self.units))
+        processes, kib = units_usage_now(self.module, self.units)
+        self.peak_kib = max(self.peak_kib, kib)
+        self.peak_processes = max(self.peak_processes, processes)
 
     def run(self) -> None:
         while not self.stopped.wait(0.5):
@@ -216,6 +223,7 @@ def main() -> None:
         figures=figures(latencies, sum(failures.values()), params["duration"]),
         failures=failures,
         rss_mib=round(sampler.peak_kib / 1024, 1),
+        processes=sampler.peak_processes,
         counts=counts,
         commands=lines,
     )

@@ -62,6 +62,10 @@ rss_mib:
   description: The largest sum of resident memory (MiB) of the units' processes seen during the load.
   returned: success
   type: float
+processes:
+  description: The most processes the units had during the load (a check that the server ran as configured).
+  returned: success
+  type: int
 """
 
 import asyncio
@@ -74,7 +78,7 @@ from ansible_collections.asgi.stack.plugins.module_utils.benchmark import (
     LOAD_ARGUMENT_SPEC,
     figures,
     shares,
-    units_rss_kib_now,
+    units_usage_now,
 )
 
 try:
@@ -96,6 +100,7 @@ class Run:
         self.latencies: list[float] = []
         self.errors = 0
         self.peak_kib = 0
+        self.peak_processes = 0
         self.last_error = ""
 
     def opener(self, socket: str | None):
@@ -134,7 +139,9 @@ class Run:
 
     async def memory(self) -> None:
         while time.monotonic() < self.until:
-            self.peak_kib = max(self.peak_kib, units_rss_kib_now(self.module, self.params["units"]))
+            processes, kib = units_usage_now(self.module, self.params["units"])
+            self.peak_kib = max(self.peak_kib, kib)
+            self.peak_processes = max(self.peak_processes, processes)
             await asyncio.sleep(0.5)
 
     async def main(self) -> None:
@@ -174,6 +181,7 @@ def main() -> None:
         changed=False,
         figures=figures(run.latencies, run.errors, params["duration"]),
         rss_mib=round(run.peak_kib / 1024, 1),
+        processes=run.peak_processes,
         last_error=run.last_error,
     )
 

@@ -1,11 +1,12 @@
 """playbooks/benchmark.yml measures the kinds asked for, writes its report, and leaves the host as it found it.
 
-A short run (one concurrency, one second per run) of a kind that the host does not run (daphne, whose
+A short run (one concurrency, one second per run) of a kind that the host does not run (granian, whose
 two instances take the load straight to their sockets between them), so that the host is deployed
 back to its own kind at the end, with the
 default URLs (the demo's page, JSON endpoint, WebSocket echo, a static file through nginx and through
-Django), and with a setting of its own besides the host's (a sweep of one) and one it is not for.
-No figure is asserted beyond that the runs answered without error: machines differ.
+Django), and with a setting besides the host's (a sweep of one: fewer workers) and one it is not for.
+No figure is asserted beyond that the runs answered without error and that each setting ran with the
+processes it asks for: machines differ.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from conftest import (
 
 pytestmark = [pytest.mark.benchmark, ON_DEBIAN_13_ONCE]
 
-MEASURED = ["daphne"]
-# daphne has no workers: the first is not for it; the second is, and runs before the host's own settings.
+MEASURED = ["granian"]
+# The first is for granian, and runs before the host's own settings; the second is for daphne alone.
 SETTINGS = [
     {"name": "2 workers", "workers": 2},
     {"name": "pings every 10 s", "extra_args": ["--ping-interval", "10"], "kinds": ["daphne"]},
@@ -87,7 +88,7 @@ def benchmark(host, tmp_path_factory):
 def test_the_report_has_a_row_for_each_run_of_each_kind_asked_for(benchmark):
     results = json.loads((benchmark["report"] / "results.json").read_text())
     rows = results["rows"]
-    measured = [(kind, settings) for kind in MEASURED for settings in ("pings every 10 s", "as deployed")]
+    measured = [(kind, settings) for kind in MEASURED for settings in ("2 workers", "as deployed")]
     assert [(row["kind"], row["settings"]) for row in rows[:: len(RUNS)]] == measured
     for kind, settings in measured:
         runs = {
@@ -108,10 +109,27 @@ def test_the_report_has_a_row_for_each_run_of_each_kind_asked_for(benchmark):
     assert set(results["proxy_overhead"]) == set(MEASURED)
     assert set(results["versus"]["static file / static file via Django"]) == set(MEASURED)
     # The host's own settings against the other, per URL through nginx.
-    sweep = results["sweep"]["daphne"]
+    sweep = results["sweep"]["granian"]
     assert set(sweep) == {"page", "json", "websocket echo", "static file", "static file via Django"}, sweep
     for entry in sweep.values():
-        assert entry["best"] in ("pings every 10 s", "as deployed") and 0 < entry["own_over_best"] <= 1, entry
+        assert entry["best"] in ("2 workers", "as deployed") and 0 < entry["own_over_best"] <= 1, entry
+
+
+def test_each_setting_ran_with_the_processes_it_asks_for(host, benchmark):
+    """Fewer workers, fewer processes, and the host's own settings again after them: a change of settings
+    restarts the kind. The deploy's handlers once restarted the host's own kind instead (the benchmark's kind
+    was a variable of its include, which handlers do not see): the kind ran on with the setting before it,
+    and every figure of a sweep after the first of a kind was that setting's again."""
+    rows = json.loads((benchmark["report"] / "results.json").read_text())["rows"]
+    seen = {
+        settings: {row["processes"] for row in rows if row["settings"] == settings}
+        for settings in ("2 workers", "as deployed")
+    }
+    assert all(len(counts) == 1 for counts in seen.values()), seen
+    # granian's two instances, each with its workers (by default two per CPU and one), besides what does not
+    # change with them (each instance's main process).
+    workers = 2 * int(host.check_output("nproc")) + 1
+    assert max(seen["as deployed"]) - max(seen["2 workers"]) == 2 * (workers - 2), seen
 
 
 def test_the_report_and_its_chart_are_written(benchmark):
@@ -122,10 +140,10 @@ def test_the_report_and_its_chart_are_written(benchmark):
         "## static file / static file via Django",
         "## json: `/whoami/`",
         "HTTP/3: measured: False",
-        "| daphne | server | http/1.1 | 4 |",
-        "| daphne (pings every 10 s) | server | http/1.1 | 4 |",
+        "| granian | server | http/1.1 | 4 |",
+        "| granian (2 workers) | server | http/1.1 | 4 |",
         "## The host's own settings against the others measured, through nginx at 4 connections",
-        "| daphne | json |",
+        "| granian | json |",
         f"kind the host runs, measured last and left running: {KIND}",
     ):
         assert text in report, f"'{text}' not in:\n{report[:3000]}"

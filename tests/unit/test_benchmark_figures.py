@@ -56,6 +56,8 @@ def test_memory_sums_the_processes_of_the_units_named():
     ps = "  1000 demo-uvicorn.service\n  2048 demo-uvicorn.service\n 5000 nginx.service\n 100 -\n"
     assert benchmark.units_rss_kib(ps, ["demo-uvicorn.service"]) == 3048
     assert benchmark.units_rss_kib(ps, []) == 0
+    assert benchmark.units_processes(ps, ["demo-uvicorn.service"]) == 2
+    assert benchmark.units_processes(ps, []) == 0
 
 
 def test_connections_are_shared_out_evenly_among_instances():

@@ -111,7 +111,7 @@ def test_rows_come_from_the_results_that_ran():
     item = {"name": "json", "path": "/whoami/", "through": "nginx", "protocol": "h2", "concurrency": 4}
     figures = {"requests": 10, "errors": 0, "rps": 10.0, "p50_ms": 1.0, "p90_ms": 1.0, "p99_ms": 1.0, "max_ms": 1.0}
     results = [
-        {"item": item, "figures": figures, "rss_mib": 90.5, "failures": {"500": 1}},
+        {"item": item, "figures": figures, "rss_mib": 90.5, "processes": 6, "failures": {"500": 1}},
         {"item": item, "skipped": True},
     ]
     assert benchmark.benchmark_rows(results, "uvicorn") == [
@@ -126,6 +126,7 @@ def test_rows_come_from_the_results_that_ran():
             "concurrency": 4,
             "figures": figures,
             "rss_mib": 90.5,
+            "processes": 6,
             "failures": {"500": 1},
         }
     ]
