@@ -126,9 +126,9 @@ def test_each_setting_ran_with_the_processes_it_asks_for(host, benchmark):
         for settings in ("2 workers", "as deployed")
     }
     assert all(len(counts) == 1 for counts in seen.values()), seen
-    # granian's two instances, each with its workers (by default two per CPU and one), besides what does not
-    # change with them (each instance's main process).
-    workers = 2 * int(host.check_output("nproc")) + 1
+    # granian's two instances, each with its workers (by default two per CPU and one, shared out between the
+    # two, rounded up), besides what does not change with them (each instance's main process).
+    workers = -(-(2 * int(host.check_output("nproc")) + 1) // 2)
     assert max(seen["as deployed"]) - max(seen["2 workers"]) == 2 * (workers - 2), seen
 
 
