@@ -102,21 +102,21 @@ def units_usage_now(module, units: list[str]) -> tuple[int, int]:
     return units_processes(out, units), units_rss_kib(out, units)
 
 
+def _units_rss(ps_output: str, units: list[str]) -> list[int]:
+    """The resident memory (KiB) of each process of ``units``, from ``ps -e -o rss=,unit=``."""
+    wanted = set(units)
+    fields = (line.split() for line in ps_output.splitlines())
+    return [int(rss) for rss, *unit in fields if unit and unit[0] in wanted and rss.isdigit()]
+
+
 def units_processes(ps_output: str, units: list[str]) -> int:
     """How many processes ``units`` have, from ``ps -e -o rss=,unit=``."""
-    wanted = set(units)
-    return sum(1 for line in ps_output.splitlines() if len(line.split()) == 2 and line.split()[1] in wanted)
+    return len(_units_rss(ps_output, units))
 
 
 def units_rss_kib(ps_output: str, units: list[str]) -> int:
     """The resident memory (KiB) of every process of ``units``, from ``ps -e -o rss=,unit=``."""
-    wanted = set(units)
-    total = 0
-    for line in ps_output.splitlines():
-        fields = line.split()
-        if len(fields) == 2 and fields[1] in wanted and fields[0].isdigit():
-            total += int(fields[0])
-    return total
+    return sum(_units_rss(ps_output, units))
 
 
 # The report: rows are the benchmark's measurements, one per kind, settings,

@@ -26,8 +26,9 @@ options:
   rows:
     description:
       - The measurements, each with C(kind), C(url) (a name from O(urls)), C(through) (V(nginx) or V(server)),
-        C(protocol), C(concurrency), C(figures) and C(rss_mib), and C(settings) (their name) and C(own) (false
-        for settings other than the host's own, which the ratios and the chart leave out and the sweep compares).
+        C(protocol), C(concurrency), C(figures), C(rss_mib) and C(processes), and C(settings) (their name) and
+        C(own) (false for settings other than the host's own, which the ratios and the chart leave out and the
+        sweep compares).
     type: list
     elements: dict
     default: []
