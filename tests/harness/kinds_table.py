@@ -120,7 +120,8 @@ def _ready(entry: dict) -> str:
 
 
 def _websocket(entry: dict) -> str:
-    return f"close frame {entry['websocket_stop']}, the client connects again"
+    lost = f" (lost {entry['websocket_stop_lost']})" if entry.get("websocket_stop_lost") else ""
+    return f"close frame {entry['websocket_stop']}{lost}, the client connects again"
 
 
 def readme_table() -> str:

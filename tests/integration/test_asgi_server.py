@@ -362,6 +362,81 @@ def test_a_websocket_open_through_a_restart_gets_the_kinds_close_frame_and_conne
     assert max(stops.values()) < NOT_HELD_UP_S, f"{seen}\n{what_systemd_and_the_server_said(host, seen['restart_s'])}"
 
 
+# WebSockets whose clients keep sending through a restart, straight to the
+# server's (first) socket, and the pause between their messages.
+SENDING_CLIENTS = 20
+SENDING_EVERY_S = 0.0005
+SENDING_CLIENT = """
+import asyncio, json, sys
+import websockets
+
+SOCKET, COUNT, EVERY, SERVICES = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
+
+async def keep_sending(ws):
+    # Sends a message every EVERY seconds and reads the echoes until the connection ends: the close code it got,
+    # 0 for none (the connection was reset or dropped).
+    async def send():
+        try:
+            while True:
+                await ws.send("x" * 64)
+                await asyncio.sleep(EVERY)
+        except websockets.ConnectionClosed:
+            pass
+    sender = asyncio.ensure_future(send())
+    try:
+        while True:
+            await ws.recv()
+    except websockets.ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else 0
+    finally:
+        sender.cancel()
+
+async def main():
+    sockets = [
+        await websockets.unix_connect(SOCKET, "ws://localhost/ws/echo/", origin="http://localhost")
+        for _ in range(COUNT)
+    ]
+    ended = asyncio.gather(*(keep_sending(ws) for ws in sockets))
+    await asyncio.sleep(1)
+    restarting = await asyncio.create_subprocess_exec("systemctl", "restart", *SERVICES)
+    codes = await asyncio.wait_for(ended, 60)
+    await restarting.wait()
+    print(json.dumps(codes))
+
+asyncio.run(main())
+"""
+
+
+def test_websockets_sending_through_a_restart_each_get_the_close_frame_not_a_reset(host):
+    """Clients that keep sending while the server stops each get its close frame (the kinds table's
+    websocket_stop), and the stop is not held up by them.
+
+    A server that closes the connection as soon as its close frame has left, without waiting for the client's
+    (RFC 6455 7.1.1), closes it with the client's newest messages unread: the kernel then resets it, and the close
+    frame, not yet read by the client, is lost with it. uvicorn did (alone and as gunicorn's worker; by hand on
+    the demo host, Debian 13: 3 of 5 runs passed for uvicorn, 1 of 5 for gunicorn_uvicorn), until its stop waited
+    for the closing handshake (files/asgi_stack_uvicorn.py): 5 of 5 and 6 of 6. hypercorn's stop took the
+    whole graceful timeout in 4 of 5 runs (30.4 s): the app's answers to messages that came before the close frame
+    were refused, which ended the app, and the client's close frame was never read, until they were dropped
+    (files/asgi_stack_proxy_fix.py): 5 of 5 in 3 s. granian (2.8) closes the connection at once, whatever its
+    target does (10, 12 and 5 close frames of 20 lost in three runs): the kinds table's websocket_stop_lost says so,
+    and the test reports an expected failure.
+    """
+    host.run(f"cat > /tmp/sending_client.py <<'PY'\n{SENDING_CLIENT}\nPY")
+    host.run(f"systemctl reset-failed {SERVICE_NAMES}")
+    result = host.run(
+        f"{client_python(host)} /tmp/sending_client.py {SOCKET} {SENDING_CLIENTS} {SENDING_EVERY_S} {SERVICE_NAMES}"
+    )
+    assert result.rc == 0, result.stdout + result.stderr
+    codes = json.loads(result.stdout)
+    stops = {service: stop_took_s(host, service) for service in SERVICES}
+    assert max(stops.values()) < NOT_HELD_UP_S, f"stops: {stops}\n{what_systemd_and_the_server_said(host, 60)}"
+    lost = sum(code != TRAITS["websocket_stop"] for code in codes)
+    if lost and TRAITS.get("websocket_stop_lost"):
+        pytest.xfail(f"{lost} of {len(codes)} close frames lost {TRAITS['websocket_stop_lost']}")
+    assert not lost, codes
+
+
 def stop_took_s(host, service: str) -> float:
     """Seconds the service's last stop took: from leaving active to inactive (systemd's monotonic timestamps)."""
     shown = host.check_output(

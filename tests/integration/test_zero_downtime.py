@@ -59,6 +59,16 @@ What keeps requests alive through a deploy, and what fails without it
   timeout: p99 32.0 s, 8 POSTs answered 502; with it p99 3.9 s, 3 POSTs 502
   (left then: nginx read a reset while it waited for their answers; the
   next entry is why);
+- the uvicorn kinds' closing handshake at a stop (files/asgi_stack_uvicorn.py,
+  _close_handshake: the stop's close frame, then the client's, before the
+  connection closes): without it,
+  test_asgi_server.py::test_websockets_sending_through_a_restart_each_get_the_close_frame_not_a_reset
+  fails at times (clients that keep sending got a reset, no close frame: 2
+  of 5 runs for uvicorn, 4 of 5 for gunicorn_uvicorn, by hand on the demo
+  host, Debian 13);
+- hypercorn dropping what the app sends to a WebSocket its stop closed
+  (files/asgi_stack_proxy_fix.py, app_send): without it, the same test
+  fails (the stop took the graceful timeout, 30.4 s, in 4 of 5 runs);
 - hypercorn's idle connections closed by a wait that a request can stop
   (files/asgi_stack_proxy_fix.py, StoppingTCPServer._idle_timeout, which
   waits with asyncio.wait, not asyncio.wait_for as hypercorn does): on

@@ -48,6 +48,7 @@ OPTIONAL = {
     "ready_when_serving": bool,
     "proxy_clear_request_headers": list,
     "proxy_hide_response_headers": list,
+    "websocket_stop_lost": str,
 }
 
 

@@ -50,6 +50,12 @@ KIND_FIXES = {
         "a stopping ASGI worker closes a kept-alive connection without Connection: close (nginx: 502 to a POST);"
         " 25.1 to 26.0 also leak Django's idle database connections",
     ),
+    # uvicorn before 0.50 speaks WebSocket through the legacy protocol, whose stop closes the connection as soon
+    # as its close frame has gone: files/asgi_stack_uvicorn.py gives the sans-I/O protocol's a closing handshake.
+    **{
+        (kind, "uvicorn"): ("0.49.0", "0.50.0", "a WebSocket whose client keeps sending loses the stop's close frame")
+        for kind in ("gunicorn_uvicorn", "uvicorn")
+    },
 }
 
 
