@@ -289,6 +289,63 @@ def test_a_running_request_finishes_through_a_reload_and_a_restart(host, action)
         assert not left, f"workers {sorted(left)} were still there when systemctl reload returned"
 
 
+# The longest request the demo's /slow/ view makes (tests/demo_project/core/views.py).
+SLOW_MAX_S = 10
+
+
+def graceful_timeout_of(host) -> float:
+    """The graceful timeout the service was deployed with: its TimeoutStopSec= is 5 s longer."""
+    shown = host.check_output(f"systemctl show -p TimeoutStopUSec --value {SERVICE}")
+    return float(shown.rstrip("s")) - 5 if shown.endswith("s") and "min" not in shown else 60.0
+
+
+@pytest.mark.parametrize("action", ["reload", "restart"])
+def test_a_request_longer_than_the_graceful_timeout_ends_at_it(host, action):
+    """A request still running when the graceful timeout has passed since a reload, or a restart, began is cut
+    then: the server does not wait for it, nor does the reload or restart.
+
+    Where the deployed timeout leaves room for it below the demo's longest request (the asgi_server scenario
+    deploys 5 s; the others keep the role's 30). gunicorn's uvicorn worker left uvicorn's own timeout unset: a
+    reload, whose old workers no one kills after the graceful timeout as a stop does, let the request run on
+    (10 s of 10 with a timeout of 5, by hand on the demo host) until files/asgi_stack_uvicorn_worker.py gave it
+    gunicorn's. By hand on the demo host (Debian 13, 5 s, a request of 10 s), each kind cut it: reloads returned
+    after 5.4 (gunicorn_uvicorn), 7.6 (uvicorn), 6.0 (gunicorn_asgi), 5.4 (hypercorn, which answers 500) and
+    15.6 s (granian, one worker after the other), restarts after 5.7 to 6.8 s.
+    """
+    timeout = graceful_timeout_of(host)
+    if timeout + 3 > SLOW_MAX_S:
+        pytest.skip(f"the graceful timeout ({timeout:g} s) leaves no room below the longest request ({SLOW_MAX_S} s)")
+    if action == "reload" and not TRAITS["reload_signal"]:
+        pytest.skip(f"{KIND}'s reload is a restart")
+    client = (
+        f"--unix-socket {SOCKET} -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-For: 127.0.0.1'"
+        f" http://localhost/slow/?seconds={SLOW_MAX_S}"
+    )
+    host.run("rm -f /tmp/cut.out /tmp/cut.code")
+    host.run(
+        f"nohup curl -sS --max-time 40 -o /tmp/cut.out -w ' %{{http_code}} %{{time_total}}' {client}"
+        " > /tmp/cut.code 2>&1 &"
+    )
+    time.sleep(1)
+    host.run(f"systemctl reset-failed {SERVICE_NAMES}")
+    began = time.monotonic()
+    for services in [SERVICES] if action == "reload" else [[service] for service in SERVICES]:
+        assert host.run(f"systemctl {action} {' '.join(services)}").rc == 0
+    took = time.monotonic() - began
+    deadline = time.monotonic() + 20
+    while host.run("pgrep -f 'slo[w]/'").rc == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    outcome = host.file("/tmp/cut.code").content_string.split()
+    answer = host.file("/tmp/cut.out").content_string if host.file("/tmp/cut.out").exists else ""
+    print(
+        f"[{KIND}] {action} with a {SLOW_MAX_S} s request, graceful timeout {timeout:g} s: returned after {took:.1f} s,"
+        f" the client saw {outcome}"
+    )
+    assert '"slept"' not in answer, f"the request ran to its end: {answer}"
+    # It ended at the timeout, a second or two on (the client began 1 s before the action).
+    assert float(outcome[-1]) < timeout + 1 + 3, outcome
+
+
 # Opens a WebSocket on the server's socket, restarts the server, and connects
 # again; prints what it saw as JSON.
 RESTART_CLIENT = """

@@ -215,8 +215,13 @@ What keeps requests alive through a deploy, and what fails without it
   release's real path, and no step noticed;
 - graceful timeouts (asgi_server_graceful_timeout): with 1 s instead of
   30, test_asgi_server.py::test_a_running_request_finishes_through_a_reload_and_a_restart[reload]
-  still passes for uvicorn and gunicorn_uvicorn (its 3 s request is answered):
-  no test shows what the timeout bounds yet;
+  still passes for uvicorn and gunicorn_uvicorn (its 3 s request is
+  answered). What the timeout bounds, a request that runs longer, is
+  test_asgi_server.py::test_a_request_longer_than_the_graceful_timeout_ends_at_it,
+  in the asgi_server scenario (gunicorn_uvicorn, 5 s): without gunicorn's
+  timeout given to uvicorn's worker (files/asgi_stack_uvicorn_worker.py),
+  its reload case fails (the 10 s request ran to its end); each kind cut
+  the request by hand (that test's docstring);
 - the listening socket held by systemd (socket activation): with uvicorn
   binding its own socket (--uds, one instance, no socket unit),
   test_restarting_the_server fails (306 of 774 requests answered 502

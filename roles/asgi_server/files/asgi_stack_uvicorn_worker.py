@@ -40,6 +40,13 @@ class UvicornWorker(Worker, _UvicornWorker):
 
     CONFIG_KWARGS: ClassVar[dict] = {**_UvicornWorker.CONFIG_KWARGS, **_WEBSOCKET_LIMIT}
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # gunicorn's graceful timeout bounds the worker's own stop too: uvicorn's worker leaves it unset, and a
+        # worker replaced by a reload (SIGHUP: no one kills it after the graceful timeout, as a stop does) let a
+        # running request run on (10 s of 10 with a timeout of 5, by hand on the demo host).
+        self.config.timeout_graceful_shutdown = self.cfg.graceful_timeout
+
     def init_signals(self) -> None:
         # The worker's own handlers: what was held is delivered to them now
         # (SIGTERM's default, until uvicorn's server sets its own, ends a
