@@ -128,8 +128,9 @@ class StoppingTCPServer(TCPServer):
                     and id(stream) not in closed
                 ):
                     closed.add(id(stream))
-                    await stream.app_send({"type": "websocket.close", "code": 1001, "reason": "server restarting"})
+                    # From now on the app's messages are dropped (app_send, below), not this one.
                     stream.asgi_stack_closed_on_stop = True
+                    await _app_send(stream, {"type": "websocket.close", "code": 1001, "reason": "server restarting"})
             await asyncio.sleep(WAKE_EVERY)
 
     async def _idle_timeout(self) -> None:

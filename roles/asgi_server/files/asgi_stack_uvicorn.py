@@ -117,6 +117,10 @@ _drain(httptools_impl.HttpToolsProtocol)
 _drain(h11_impl.H11Protocol)
 
 
+# The code of the close frame a stopping server sends (uvicorn's: service restart).
+STOP_CODE = 1012
+
+
 def _close_handshake(protocol_class: type) -> None:
     """Replaces the WebSocket's shutdown with one that sends the close frame and waits for the client's."""
     shutdown = protocol_class.shutdown
@@ -149,8 +153,6 @@ def _close_handshake(protocol_class: type) -> None:
     protocol_class.send = send_unless_stopped
 
 
-# The code of the close frame a stopping server sends (uvicorn's: service restart).
-STOP_CODE = 1012
 try:  # uvicorn 0.35 and later; --ws auto's choice from uvicorn 0.50
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 except ImportError:  # pragma: no cover
