@@ -259,12 +259,15 @@ def test_a_running_request_finishes_through_a_reload_and_a_restart(host, action)
     and a `kill -HUP` returned at once. A restart: hypercorn's main process
     sends SIGTERM to the workers still stopping once one has stopped, which
     ended the one with the request (files/asgi_stack_proxy_fix.py).
+    The request's view waits for a child process (a converter, say): the
+    stop's SIGTERM goes to the server's main process alone (the kinds table's
+    kill_mode, mixed), and the child runs to its end with the request.
     """
     if action == "restart" and not TRAITS["reload_signal"]:
         pytest.skip(f"{KIND}'s reload is a restart")
     client = (
         f"--unix-socket {SOCKET} -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-For: 127.0.0.1'"
-        " http://localhost/slow/?seconds=3"
+        " 'http://localhost/slow/?seconds=3&child=1'"
     )
     reloads = action == "reload" and TRAITS["reload_signal"]
     old_workers = set().union(*(workers_of(host, service) for service in SERVICES)) if reloads else set()
@@ -283,7 +286,8 @@ def test_a_running_request_finishes_through_a_reload_and_a_restart(host, action)
     while host.run("pgrep -f 'slo[w]/'").rc == 0 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert host.file("/tmp/slow.code").content_string.strip() == "200", host.file("/tmp/slow.code").content_string
-    assert json.loads(host.file("/tmp/slow.out").content_string)["slept"] == 3.0
+    answer = json.loads(host.file("/tmp/slow.out").content_string)
+    assert answer["slept"] == 3.0 and answer["child_returncode"] == 0, answer
     if reloads:
         print(f"[{KIND}] the reload replaced {len(old_workers)} workers in {returned - began:.1f} s")
         assert not left, f"workers {sorted(left)} were still there when systemctl reload returned"

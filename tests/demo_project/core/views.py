@@ -3,6 +3,7 @@ import hashlib
 import os
 import platform
 import socket
+import subprocess
 
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
@@ -70,10 +71,20 @@ async def whoami(request: HttpRequest) -> JsonResponse:
 
 
 async def slow(request: HttpRequest) -> JsonResponse:
-    """Answers after ?seconds= (at most 10), to show that restarts let running requests finish."""
+    """Answers after ?seconds= (at most 10), to show that restarts let running requests finish.
+
+    With ?child=1 the wait is a child process's (``sleep``), as a view that runs a converter waits for one, and
+    the answer says how the child ended: a server's stop must leave it to finish too.
+    """
     seconds = min(float(request.GET.get("seconds", "2")), 10.0)
-    await asyncio.sleep(seconds)
-    return JsonResponse({"slept": seconds, "pid": os.getpid()})
+    answer = {"slept": seconds, "pid": os.getpid()}
+    if request.GET.get("child"):
+        # In a thread, so that no server's event loop needs to watch children.
+        child = await asyncio.to_thread(subprocess.run, ["sleep", str(seconds)], check=False)
+        answer["child_returncode"] = child.returncode
+    else:
+        await asyncio.sleep(seconds)
+    return JsonResponse(answer)
 
 
 async def stream(request: HttpRequest) -> StreamingHttpResponse:
