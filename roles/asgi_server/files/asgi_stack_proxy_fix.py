@@ -14,9 +14,7 @@ Django's (Content-Type) to aioquic as they are; clients then drop the
 response after its status line. Responses on the TLS port get lower-case
 names (HTTP header names are case-insensitive, so nothing else changes).
 
-HTTP/3 offers clients no QPACK table (StaticTableH3Connection: curl left
-requests that used it unanswered), and a connection ID given to a client
-routes its datagrams at once (PromptQuicProtocol).
+HTTP/3 is mended in files/asgi_stack_quic.py, which the QUIC server loads.
 
 A worker told to stop (a reload, a certificate renewal, a restart) closes
 its idle connections at once, resets an HTTP/2 request that arrives after
@@ -46,7 +44,6 @@ import dataclasses
 import os
 import signal
 import ssl
-from functools import partial
 from importlib import import_module
 
 import h2.events
@@ -54,10 +51,6 @@ import h2.settings
 import hypercorn.asyncio.run
 import hypercorn.config
 import hypercorn.protocol
-import hypercorn.protocol.h3
-import hypercorn.protocol.quic
-from aioquic.h3.connection import H3Connection, Setting
-from aioquic.quic.events import ConnectionIdIssued, ConnectionIdRetired, ConnectionTerminated, ProtocolNegotiated
 from asgi_stack_notify import notify_ready
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.udp_server import UDPServer
@@ -65,9 +58,7 @@ from hypercorn.events import Closed, Updated
 from hypercorn.middleware import ProxyFixMiddleware
 from hypercorn.protocol.events import Response
 from hypercorn.protocol.h2 import H2Protocol
-from hypercorn.protocol.h3 import H3Protocol
 from hypercorn.protocol.h11 import H11Protocol
-from hypercorn.protocol.quic import QuicProtocol
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 
 module_name, _dummy, attribute = os.environ["ASGI_STACK_APPLICATION"].partition(":")
@@ -200,6 +191,10 @@ class StoppingUDPServer(UDPServer):
     """
 
     async def run(self) -> None:
+        # HTTP/3 as hypercorn serves it, mended (files/asgi_stack_quic.py): loaded by the worker that serves
+        # QUIC, before hypercorn's run() takes its protocol, and by no other (aioquic takes time to import).
+        import asgi_stack_quic  # noqa: F401
+
         waker = asyncio.ensure_future(self._wake_on_stop())
         try:
             await super().run()
@@ -212,77 +207,6 @@ class StoppingUDPServer(UDPServer):
             with contextlib.suppress(asyncio.QueueFull):
                 self.protocol_queue.put_nowait(Closed())
             await asyncio.sleep(WAKE_EVERY)
-
-
-class StaticTableH3Connection(H3Connection):
-    """HTTP/3 whose clients encode each request's headers on their own, without a table that another stream fills.
-
-    aioquic offers clients a QPACK table of 4,096 bytes: curl's headers then refer to entries that the client
-    adds on its QPACK encoder stream. curl 8.14.1 (Debian 13's) now and then opens neither that stream nor its
-    control stream after the handshake (aioquic's trace shows the request as its only stream; curl's issue
-    21463), and the
-    request, which cannot be decoded without them, went unanswered: on a Debian 13 host, 12 to 26 of 40 requests
-    to hypercorn, each on a new connection, timed out after 5 s, the rest answered at once; none of 780 with no
-    table offered. With QPACK_MAX_TABLE_CAPACITY 0 every request carries its headers itself, a few dozen bytes
-    longer.
-    """
-
-    def _get_local_settings(self) -> dict[int, int]:
-        settings = super()._get_local_settings()
-        settings[Setting.QPACK_MAX_TABLE_CAPACITY] = 0
-        settings[Setting.QPACK_BLOCKED_STREAMS] = 0
-        return settings
-
-
-class PromptQuicProtocol(QuicProtocol):
-    """hypercorn's QUIC protocol, which routes a connection ID to its connection as soon as the client is given it.
-
-    aioquic announces the connection IDs it gives a client (NEW_CONNECTION_ID frames) as it sends them, and
-    hypercorn 0.18 learns of them (ConnectionIdIssued) only when it next handles the connection's events, on the
-    next datagram or timer. A client switches to a new ID at once: its first datagrams to one (curl's request
-    among them) were dropped as unknown, and came again only once the client's loss timer went off. Here the
-    events that sending raised are handled at once, before the next datagram is read (what the application's
-    answers send, through hypercorn's send_all, stays as hypercorn has it). By hand on a Debian 13 host, two
-    runs of 150 requests, each a curl on a new connection: 99th percentile 45 and 46 ms, slowest 52 and 55 ms
-    without; 17 and 18 ms, slowest 29 and 18 ms with.
-    """
-
-    async def _handle_events(self, connection, client=None) -> None:
-        await self._handle_pending(connection, client)
-        await self.send_all(connection)
-        # What the sending raised, before the next datagram is read.
-        await self._handle_pending(connection, client)
-
-    async def _handle_pending(self, connection, client) -> None:
-        """hypercorn's loop over the connection's events (protocol/quic.py, _handle_events), without the sending."""
-        event = connection.quic.next_event()
-        while event is not None:
-            if isinstance(event, ConnectionTerminated):
-                await connection.task.stop()
-                for cid in connection.cids:
-                    del self.connections[cid]
-                connection.cids = set()
-            elif isinstance(event, ProtocolNegotiated):
-                connection.h3 = H3Protocol(
-                    self.app,
-                    self.config,
-                    self.context,
-                    self.task_group,
-                    self.state,
-                    client,
-                    self.server,
-                    connection.quic,
-                    partial(self.send_all, connection),
-                )
-            elif isinstance(event, ConnectionIdIssued):
-                connection.cids.add(event.connection_id)
-                self.connections[event.connection_id] = connection
-            elif isinstance(event, ConnectionIdRetired):
-                connection.cids.remove(event.connection_id)
-                del self.connections[event.connection_id]
-            if connection.h3 is not None:
-                await connection.h3.handle(event)
-            event = connection.quic.next_event()
 
 
 class _ServersTracked:
@@ -356,8 +280,6 @@ hypercorn.asyncio.run.worker_serve = worker_serve
 hypercorn.asyncio.run.asyncio = _ServersTracked()
 hypercorn.asyncio.run.TCPServer = StoppingTCPServer
 hypercorn.asyncio.run.UDPServer = StoppingUDPServer
-hypercorn.protocol.quic.QuicProtocol = PromptQuicProtocol
-hypercorn.protocol.h3.H3Connection = StaticTableH3Connection
 hypercorn.protocol.H2Protocol = StoppingH2Protocol
 hypercorn.protocol.H11Protocol = StoppingH11Protocol
 
