@@ -74,7 +74,7 @@ def test_page_over_http3_straight_from_hypercorn(host):
 def test_each_new_http3_connection_straight_to_hypercorn_is_answered(host):
     """Twenty requests, each a curl of its own and so a QUIC connection of its own, each answered the first time.
 
-    Without the helper's StaticTableH3Connection (files/asgi_stack_proxy_fix.py), curl 8.14.1 now and then
+    Without StaticTableH3Connection (files/asgi_stack_quic.py), curl 8.14.1 now and then
     sends a request whose headers need a QPACK stream it never opens: 12 to 26 of 40 went unanswered.
     """
     if not SERVER_HTTP3:
