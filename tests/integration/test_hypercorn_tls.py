@@ -29,8 +29,12 @@ pytestmark = [
 DIRECT = "https://localhost:8443"
 
 
-def curl_speaks_http3(host) -> bool:
-    return "HTTP3" in host.check_output("curl --version")
+def skip_without_http3(host) -> None:
+    """Skips the test where hypercorn serves no HTTP/3 (tests/run-scenario) or the host's curl speaks none."""
+    if not SERVER_HTTP3:
+        pytest.skip("hypercorn serves no HTTP/3 here (tests/run-scenario)")
+    if "HTTP3" not in host.check_output("curl --version"):
+        pytest.skip("this distribution's curl has no HTTP/3")
 
 
 @pytest.mark.switch
@@ -60,10 +64,7 @@ def test_alt_svc_advertises_quic_on_the_public_port_where_it_serves_http3(host):
 
 
 def test_page_over_http3_straight_from_hypercorn(host):
-    if not SERVER_HTTP3:
-        pytest.skip("hypercorn serves no HTTP/3 here (tests/run-scenario)")
-    if not curl_speaks_http3(host):
-        pytest.skip("this distribution's curl has no HTTP/3")
+    skip_without_http3(host)
     response = curl(host, f"{DIRECT}/", "--http3-only", "--max-time", "5")
     assert response.status == 200
     assert response.http_version == "3"
@@ -77,10 +78,7 @@ def test_each_new_http3_connection_straight_to_hypercorn_is_answered(host):
     Without StaticTableH3Connection (files/asgi_stack_quic.py), curl 8.14.1 now and then
     sends a request whose headers need a QPACK stream it never opens: 12 to 26 of 40 went unanswered.
     """
-    if not SERVER_HTTP3:
-        pytest.skip("hypercorn serves no HTTP/3 here (tests/run-scenario)")
-    if not curl_speaks_http3(host):
-        pytest.skip("this distribution's curl has no HTTP/3")
+    skip_without_http3(host)
     write_out = "'%{http_code} %{http_version}\\n'"
     one = f"curl -sS --cacert {CA_FILE} --http3-only --max-time 5 -o /dev/null -w {write_out} {DIRECT}/"
     result = host.run(f"for i in $(seq 20); do {one} || exit 1; done")
