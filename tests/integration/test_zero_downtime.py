@@ -27,6 +27,11 @@ What keeps requests alive through a deploy, and what fails without it
   (asgi_server's files/asgi_stack_uvicorn.py): without it,
   test_asgi_server.py::test_a_stopping_server_answers_a_request_already_on_its_way
   fails with a broken pipe, and under busy load nginx answers POSTs 502;
+  and which answers a WebSocket handshake on its way as a plain request
+  (_should_upgrade): without that,
+  test_asgi_server.py::test_a_websocket_handshake_on_its_way_to_a_stopping_server_does_not_hold_the_stop
+  fails (uvicorn, Debian 13: the WebSocket was accepted, got no close frame,
+  and ended 15.7 s on, the stop with it);
 - hypercorn's stop (asgi_server's files/asgi_stack_proxy_fix.py): without
   it, test_hypercorn_tls.py::test_a_stopping_hypercorn_answers_a_request_already_on_its_way
   fails (the connection closes unanswered), and under busy load 10 restarts
@@ -52,13 +57,15 @@ What keeps requests alive through a deploy, and what fails without it
   answers in flight through a restart were cut short after 1.7 s of 3 (curl:
   "transfer closed with outstanding read data remaining"), 0 of 4 with it;
 - hypercorn's stopping worker closing WebSockets accepted after its stop
-  began (files/asgi_stack_proxy_fix.py, StoppingTCPServer): no step here
-  fails without it (the light load opens no WebSocket). Under the busy load
-  by hand (`scripts/demo restarts hypercorn 20`, Debian 12, five workers),
-  without it such a WebSocket held its worker's stop for the whole graceful
-  timeout: p99 32.0 s, 8 POSTs answered 502; with it p99 3.9 s, 3 POSTs 502
-  (left then: nginx read a reset while it waited for their answers; the
-  next entry is why);
+  began (files/asgi_stack_proxy_fix.py, StoppingTCPServer): without it,
+  test_asgi_server.py::test_a_websocket_handshake_on_its_way_to_a_stopping_server_does_not_hold_the_stop
+  fails (Debian 13: the WebSocket got no close frame, and its worker's stop
+  took 15.8 s; 1001 after 0.7 s with it). Under the busy load by hand
+  (`scripts/demo restarts hypercorn 20`, Debian 12, five workers), without it
+  such a WebSocket held its worker's stop for the whole graceful timeout: p99
+  32.0 s, 8 POSTs answered 502; with it p99 3.9 s, 3 POSTs 502 (left then:
+  nginx read a reset while it waited for their answers; the next entry is
+  why);
 - the uvicorn kinds' closing handshake at a stop (files/asgi_stack_uvicorn.py,
   _close_handshake: the stop's close frame, then the client's, before the
   connection closes): without it,
@@ -132,16 +139,19 @@ What keeps requests alive through a deploy, and what fails without it
   fails (curl: "Empty reply from server" for the request running on the first
   instance while the instances restart in turn);
 - gunicorn_asgi's worker class (asgi_server's files/asgi_stack_gunicorn.py,
-  with files/asgi_stack_arbiter.py, which both gunicorn kinds share),
-  which holds a SIGTERM that comes while a worker boots until its loop runs
-  and closes open WebSockets with 1001 when a worker stops: without it,
+  with files/asgi_stack_arbiter.py, which both gunicorn kinds share), which
+  holds a SIGTERM that comes while a worker boots until its loop runs and
+  closes open WebSockets with 1001 when a worker stops: without it,
   test_asgi_server.py::test_a_websocket_open_through_a_restart_gets_the_kinds_close_frame_and_connects_again
   fails (close code 1011 after 5 s instead of 1001); five restarts under the
-  light load took 133 s instead of about 15. Before gunicorn's readiness
-  (below), a restart at once after a start took 30.9 s without the held
-  SIGTERM, the graceful timeout; since a restart returns once every worker
-  serves, no test meets the moment the hold covers (after the app is loaded,
-  before the worker's loop runs): without it,
+  light load took 133 s instead of about 15. Its stop looks again every 0.1 s
+  for WebSockets accepted since: with one look only,
+  test_asgi_server.py::test_a_websocket_handshake_on_its_way_to_a_stopping_server_does_not_hold_the_stop
+  fails (Debian 13, 2 of 2: no close frame, the connection ended 15.7 s on).
+  Before gunicorn's readiness (below), a restart at once after a start took
+  30.9 s without the held SIGTERM, the graceful timeout; since a restart
+  returns once every worker serves, no test meets the moment the hold covers
+  (after the app is loaded, before the worker's loop runs): without it,
   test_asgi_server.py::test_a_restart_while_the_server_starts_returns_once_it_serves
   passed (10.2 s), its stop 1.5 s into a start whose workers load the app;
 - gunicorn_uvicorn's worker class (asgi_server's files/asgi_stack_uvicorn_worker.py,
