@@ -1,5 +1,6 @@
 """The ASGI server as asgi_server runs it: units, socket, processes, restarts."""
 
+import contextlib
 import json
 import time
 
@@ -579,6 +580,21 @@ SERVES_WITHIN_S = LOAD_DELAY_S / 2
 INTERRUPT_AFTER_S = 1.5
 
 
+@contextlib.contextmanager
+def app_loading_slowly(host, restart_after: str):
+    """Within the block, the server's app takes LOAD_DELAY_S to load at each start (a runtime drop-in); after
+    it, the drop-in is gone and ``restart_after`` (services, as systemctl takes them) is restarted without it."""
+    dropin = f"/run/systemd/system/{unit_files_of(KIND)[0]}.d"
+    setting = f"[Service]\nEnvironment=DEMO_LOAD_DELAY={LOAD_DELAY_S}\n"
+    assert host.run(f"mkdir -p {dropin} && printf '{setting}' > {dropin}/load-delay.conf").rc == 0
+    try:
+        assert host.run("systemctl daemon-reload").rc == 0
+        yield
+    finally:
+        host.run(f"rm -rf {dropin} && systemctl daemon-reload")
+        assert host.run(f"systemctl restart {restart_after}").rc == 0
+
+
 def test_a_restart_while_the_server_starts_returns_once_it_serves(host):
     """An app that takes its time to load, and a restart that comes while the server starts: the stop does not
     wait out the graceful timeout, and ``systemctl restart`` returns only once the server serves the app.
@@ -603,9 +619,6 @@ def test_a_restart_while_the_server_starts_returns_once_it_serves(host):
     """
     if not TRAITS.get("ready_when_serving"):
         pytest.skip(f"systemd counts {KIND} started while it still loads the app (the README's table)")
-    dropin = f"/run/systemd/system/{unit_files_of(KIND)[0]}.d"
-    setting = f"[Service]\nEnvironment=DEMO_LOAD_DELAY={LOAD_DELAY_S}\n"
-    assert host.run(f"mkdir -p {dropin} && printf '{setting}' > {dropin}/load-delay.conf").rc == 0
     # Each socket's first answer once the restart has returned (an instance's each, for the kinds that run two).
     first_answers = " && ".join(
         f"curl -sS -o /dev/null -w '%{{http_code}}:%{{time_total}} ' --max-time 30 --unix-socket {socket} "
@@ -617,12 +630,8 @@ def test_a_restart_while_the_server_starts_returns_once_it_serves(host):
     restart = f"t0=$(date +%s%N) && systemctl restart {SERVICE_NAMES} && echo $(( $(date +%s%N) - t0 ))"
     # systemd refuses a sixth start within 10 s: the restarts of the tests before count no more.
     host.run(f"systemctl reset-failed {SERVICE_NAMES}")
-    try:
-        assert host.run("systemctl daemon-reload").rc == 0
+    with app_loading_slowly(host, restart_after=SERVICE_NAMES):
         answers = host.run(f"{starting}{restart} && {first_answers}")
-    finally:
-        host.run(f"rm -rf {dropin} && systemctl daemon-reload")
-        assert host.run(f"systemctl restart {SERVICE_NAMES}").rc == 0
     assert answers.rc == 0, answers.stdout + answers.stderr
     took_ns, *first = answers.stdout.split()
     took = int(took_ns) / 1e9
@@ -688,12 +697,9 @@ def test_a_worker_told_to_stop_while_it_loads_the_app_stops(host):
     worker's loop runs (the worker then ended 4.2 s on). uvicorn's ended 3.6 s on, granian's at once (its
     launcher, files/asgi_stack_granian_launch.py).
     """
-    dropin = f"/run/systemd/system/{unit_files_of(KIND)[0]}.d"
-    setting = f"[Service]\nEnvironment=DEMO_LOAD_DELAY={LOAD_DELAY_S}\n"
-    assert host.run(f"mkdir -p {dropin} && printf '{setting}' > {dropin}/load-delay.conf").rc == 0
     host.run(f"systemctl reset-failed {SERVICE_NAMES}")
-    try:
-        assert host.run(f"systemctl daemon-reload && systemctl restart {SERVICE}").rc == 0
+    with app_loading_slowly(host, restart_after=SERVICE):
+        assert host.run(f"systemctl restart {SERVICE}").rc == 0
         workers = workers_of(host, SERVICE)
         victim = min(workers)
         assert host.run(f"kill -KILL {victim}").rc == 0
@@ -712,9 +718,6 @@ def test_a_worker_told_to_stop_while_it_loads_the_app_stops(host):
             assert waited < ends_within, f"worker {starting}, told to stop as it loaded the app, runs {waited:.1f} s on"
             time.sleep(0.2)
         print(f"[{KIND}] a worker told to stop while it loaded the app ended {time.monotonic() - told:.1f} s on")
-    finally:
-        host.run(f"rm -rf {dropin} && systemctl daemon-reload")
-        assert host.run(f"systemctl restart {SERVICE}").rc == 0
     assert through_socket(host, "/health/")["status"] == "ok"
 
 
