@@ -154,20 +154,25 @@ What keeps requests alive through a deploy, and what fails without it
   test_asgi_server.py::test_a_restart_while_the_server_starts_returns_once_it_serves
   passed (10.2 s), its stop 1.5 s into a start whose workers load the app;
   what fails without it is
-  test_asgi_server.py::test_a_worker_told_to_stop_while_it_loads_the_app_stops
-  (a worker that replaces a killed one, told to stop 1 s into its 4 s load:
-  it served on, still there 8.1 s on, 2 of 2 runs, and 20 s on in 4 of 4 by
-  hand; with the hold it ended 4.2 and 4.3 s on; Debian 13);
+  test_asgi_server.py::test_a_worker_told_to_stop_while_it_starts_stops,
+  both cases (a worker that replaces a killed one, told to stop 1 s into its
+  4 s load of the app: it served on, still there 8.1 s on, 2 of 2 runs, and
+  20 s on in 4 of 4 by hand; with the hold it ended 4.2 and 4.3 s on; and
+  told to stop 1 s into a 4 s post_fork hook, before it sets its handlers:
+  still there 13.1 s on, 1 of 1; with the hold 4.1 s on; Debian 13);
 - gunicorn_uvicorn's worker class (asgi_server's files/asgi_stack_uvicorn_worker.py,
   with files/asgi_stack_arbiter.py) holds a SIGTERM that comes before the
   worker has set its handlers: without it, before gunicorn's readiness, a
   restart at once after a start failed at times on a busy host (a CI run:
   30.7 s; on the demo host with its CPUs kept busy, 3 of 25 restarts at once
-  after a start took 31 s, 0 of 30 with it). No test meets that moment
-  now: without the hold,
-  test_asgi_server.py::test_a_worker_told_to_stop_while_it_loads_the_app_stops
-  passes (its worker, told to stop as it loads the app, has set its
-  handlers and ends at once: 0.1 s, 2 of 2, Debian 13);
+  after a start took 31 s, 0 of 30 with it). A worker told to stop as it
+  loads the app has set its handlers and ends at once with the hold or
+  without it (0.1 s); what fails without it is
+  test_asgi_server.py::test_a_worker_told_to_stop_while_it_starts_stops[booting]
+  (a worker that replaces a killed one, told to stop 1 s into a 4 s
+  post_fork hook, before it sets its handlers: it served on, still there
+  13.1 and 13.2 s on, 2 of 2 runs, and 20.5 s on in 2 of 2 by hand; with
+  the hold it ended 2.8 to 3.1 s on; Debian 13);
 - uvicorn's readiness (Type=notify; asgi_server's files/asgi_stack_uvicorn.py
   tells systemd once every worker serves): without it,
   test_asgi_server.py::test_a_restart_while_the_server_starts_returns_once_it_serves fails
