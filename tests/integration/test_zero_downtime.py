@@ -204,7 +204,14 @@ What keeps requests alive through a deploy, and what fails without it
   granian 5`, busy), 1 of 21,512 requests failed (a POST: nginx's "Broken
   pipe while sending request to upstream"; 1 of 71,517 in 20 restarts on an
   earlier day); with it 0 of 95,033 in 20 restarts (3,754 uploads). No
-  step here fails without it: the light load posts nothing;
+  step under load fails without it (the light load posts nothing); what
+  fails is test_asgi_server.py::test_an_instance_told_to_stop_answers_the_connections_it_took_just_before
+  (20 connections taken just before the stop, their requests 0.4 s into
+  it: without the unit's wait, granian closed all 20 unread, BrokenPipeError,
+  3 of 3 runs; 200 for each with it, 2 of 2; Debian 13). daphne's helper
+  reads on for that second (files/asgi_stack_daphne.py, GRACE): with no
+  wait (GRACE 0), the same test fails (daphne closed all 20 unread,
+  3 of 3 runs; 200 for each with it, 2 of 2; Debian 13);
 - max_fails=0 on every entry of nginx's upstream list (the balancer
   filter's upstream_servers): with nginx's default (max_fails=1), an
   instance refused once is set aside for 10 s, and test_restarting_the_server
