@@ -366,8 +366,13 @@ def report(step: str, totals: dict, profile: str) -> None:
             out.write(json.dumps({**record, **totals}) + "\n")
 
 
-def assert_nothing_dropped(totals: dict, profile: str) -> None:
-    """Every request answered 2xx, every stream whole, every WebSocket closed properly if at all."""
+def assert_nothing_dropped(totals: dict, profile: str, stopped: tuple[str, ...] = ()) -> None:
+    """Every request answered 2xx, every stream whole, every WebSocket closed properly if at all.
+
+    ``stopped``: the kinds whose server stopped during the step. A WebSocket reset where one of them may lose
+    its close frame (the kinds table's websocket_stop_lost, granian's) is an expected failure, reported once
+    every other check has passed: call this last in a test.
+    """
     assert totals["requests"] >= 50, totals
     assert totals["failures"] == 0, totals
     if profile == "busy":
@@ -377,8 +382,13 @@ def assert_nothing_dropped(totals: dict, profile: str) -> None:
         # A WebSocket that closes gets a close frame and connects again; how
         # long that takes is printed (worst_reconnect_s), not yet held to 2 s.
         sockets = totals["websockets"]
-        assert sockets["opened"] == 8 and sockets["resets"] == 0, totals
+        assert sockets["opened"] == 8, totals
         assert sockets["open_at_end"] == 8, f"a WebSocket did not answer at the end: {totals}"
+        losing = [kind for kind in stopped if KIND_TABLE[kind].get("websocket_stop_lost")]
+        if sockets["resets"] and losing:
+            lost = KIND_TABLE[losing[0]]["websocket_stop_lost"]
+            pytest.xfail(f"{sockets['resets']} WebSocket(s) reset without a close frame; {losing[0]} loses it {lost}")
+        assert sockets["resets"] == 0, totals
 
 
 # Clients join the demo's chat room (ws/room/<name>/) one after another until

@@ -1,10 +1,10 @@
 """Deploys, restarts, rollbacks, failed releases and a kind switch, under load, drop nothing.
 
 A load generator (loadgen.py) runs inside the host against nginx while each
-step runs: a light one (two clients) by default, or with
-ASGI_STACK_LOAD_PROFILE=busy a busy site's: 64 kept-alive clients back to
-back with 1 MiB form uploads among their requests, long streamed responses
-always in flight, and WebSockets held open. Every request must get a 2xx, every
+step runs: a busy site's where the deploys run (Debian 13): 64 kept-alive
+clients back to back with 1 MiB form uploads among their requests, long
+streamed responses always in flight, and WebSockets held open; a light one
+(two clients) on Debian 12 (ASGI_STACK_LOAD_PROFILE chooses either). Every request must get a 2xx, every
 stream must arrive whole, and every WebSocket must stay open or be closed
 with a close frame and connect again. Each step prints its figures
 (requests, failures, p50/p99/max latency, throughput, streams, WebSockets,
@@ -203,8 +203,8 @@ What keeps requests alive through a deploy, and what fails without it
   without it, by hand on the demo host (Debian 12, `scripts/demo restarts
   granian 5`, busy), 1 of 21,512 requests failed (a POST: nginx's "Broken
   pipe while sending request to upstream"; 1 of 71,517 in 20 restarts on an
-  earlier day); with it 0 of 95,033 in 20 restarts (3,754 uploads). No
-  step under load fails without it (the light load posts nothing); what
+  earlier day); with it 0 of 95,033 in 20 restarts (3,754 uploads). Under
+  the light load (which posts nothing) no step failed without it; what
   fails is test_asgi_server.py::test_an_instance_told_to_stop_answers_the_connections_it_took_just_before
   (20 connections taken just before the stop, their requests 0.4 s into
   it: without the unit's wait, granian closed all 20 unread, BrokenPipeError,
@@ -259,7 +259,7 @@ What keeps requests alive through a deploy, and what fails without it
   had just closed, counted that entry of its list as tried, and after three
   in a row answered 502; 1 request in about 143,000 under the busy load by
   hand (`scripts/demo restarts`), none under the light load: no step under
-  load fails with 32. What fails is the check of the mechanism itself,
+  load failed with 32 (the suite's busy load meets it too rarely). What fails is the check of the mechanism itself,
   test_nginx_proxy.py::test_nginx_keeps_no_idle_connection_to_a_server_on_its_host
   (with keepalive 32 on the hypercorn host, Debian 13: nginx's connection to
   the socket still open 1 s after its answer; closed at once with 0);
@@ -268,7 +268,7 @@ What keeps requests alive through a deploy, and what fails without it
   (`scripts/demo restarts`, 20 restarts, each server listed once, no idle
   connections kept), granian failed 2 of 3143 uploads (none with the
   entries repeated); gunicorn_uvicorn and daphne failed none. No step under
-  load fails without them;
+  the light load fails without them, and the busy one only rarely;
   test_nginx_proxy.py::test_nginx_proxies_to_the_chosen_kinds_sockets_only
   does, by reading the list nginx was given;
 """
@@ -313,22 +313,23 @@ deploys = pytest.mark.skipif(
 
 DEMO = Path(__file__).resolve().parents[1] / "demo_project"
 SITE = "https://localhost"
-# The load of every step (loadgen.py): light unless ASGI_STACK_LOAD_PROFILE
-# says busy. Not yet busy in the suite: granian resets a WebSocket now and
-# then under it (1 of 75 closed through 5 restarts in a suite's Debian 12
-# run, 1 of 314 through 20 on the demo host: the README), which would fail
-# about every other suite run. granian (2.8) closes its end of a WebSocket
-# as soon as it has sent its close frame, without waiting for the client's:
-# a client message then on its way meets a closed socket, and nginx, whose
-# send to the socket fails ("send() failed (32: Broken pipe) while
-# proxying upgraded connection"), closes the client's connection without
-# passing the frame on. Clients sending straight to granian's socket every
-# half millisecond lost the close frame on each of 60 WebSockets through
-# three restarts (by hand, the demo host, Debian 12). Two Debian 13 runs at
-# once under busy on a 2-core machine (four kinds, 17 steps): 271,779
-# requests, 0 failed, no WebSocket reset; the deploys took two to three
-# times as long as under the light load.
-PROFILE = os.environ.get("ASGI_STACK_LOAD_PROFILE", "light")
+# The load of every step (loadgen.py): ASGI_STACK_LOAD_PROFILE's, or else
+# a busy site's where the deploys run (Debian 13, every kind) and a light
+# one on Debian 12, whose one host the suite takes through every kind with
+# much else besides. granian (2.8) closes its end of a WebSocket as soon as
+# it has sent its close frame, without waiting for the client's: a client
+# message then on its way meets a closed socket, and nginx, whose send to
+# the socket fails ("send() failed (32: Broken pipe) while proxying
+# upgraded connection"), closes the client's connection without passing the
+# frame on (1 of 75 WebSockets through 5 restarts in a Debian 12 run, 1 of
+# 314 through 20 on the demo host; clients sending straight to granian's
+# socket every half millisecond lost it on each of 60 WebSockets through
+# three restarts). A step where granian stopped and a WebSocket was reset is
+# an expected failure (conftest's assert_nothing_dropped, the kinds table's
+# websocket_stop_lost), once every other check has passed.
+PROFILE = os.environ.get("ASGI_STACK_LOAD_PROFILE") or (
+    "busy" if os.environ.get("ASGI_STACK_DISTRO") in ON_DISTROS else "light"
+)
 # Restarts of the server in one step.
 RESTARTS = int(os.environ.get("ASGI_STACK_RESTARTS", "5"))
 INJECTED = "injected by the zero-downtime test"
@@ -402,10 +403,10 @@ def test_restarting_the_server(host):
             for service in SERVICES:
                 assert host.run(f"systemctl restart {service}").rc == 0
             time.sleep(1)
-    assert_nothing_dropped(totals, PROFILE)
     # A GET that a stopping server took and closed unanswered is sent again by
     # nginx, and its client sees nothing; a POST would have been a 502.
     assert totals["unanswered"] == 0, totals["unanswered_samples"]
+    assert_nothing_dropped(totals, PROFILE, stopped=(KIND,))
 
 
 @deploys
@@ -433,7 +434,7 @@ def test_a_broken_release_never_stays_live(host, variants, variant, expected):
     # It stays until pruned, and with the current release's requirements it shares its virtualenv.
     (built,) = set(host.check_output(f"ls {APP_HOME}/releases").split()) - releases
     assert venv_of(host, built) == venv_of(host, before), f"{variant} made a virtualenv of its own"
-    assert_nothing_dropped(totals, PROFILE)
+    assert_nothing_dropped(totals, PROFILE, stopped=(KIND,) if variant == "health_500" else ())
 
 
 @deploys
@@ -465,7 +466,7 @@ def test_switching_the_server_kind_with_a_new_release_environment_and_requiremen
     assert releases == sorted([release_of(host), before])
     venvs = sorted(f"{APP_HOME}/venvs/{name}" for name in host.check_output(f"ls {APP_HOME}/venvs").split())
     assert venvs == sorted({venv_of(host, release) for release in releases})
-    assert_nothing_dropped(totals, PROFILE)
+    assert_nothing_dropped(totals, PROFILE, stopped=(KIND,))
 
 
 @deploys
@@ -478,7 +479,7 @@ def test_rollback_playbook_returns_to_the_previous_release(host):
     assert result.returncode == 0, output_of(result)[-3000:]
     assert release_of(host) == previous
     assert release_of(host, f"{APP_HOME}/previous") == current
-    assert_nothing_dropped(totals, PROFILE)
+    assert_nothing_dropped(totals, PROFILE, stopped=(serving()["asgi_server_kind"],))
 
 
 # The release is chosen before the server is served it, as by
@@ -491,7 +492,7 @@ def test_rollback_to_a_named_release(host):
         result = run_playbook("rollback.yml", {**serving(), "django_app_rollback_release": named})
     assert result.returncode == 0, output_of(result)[-3000:]
     assert release_of(host) == named
-    assert_nothing_dropped(totals, PROFILE)
+    assert_nothing_dropped(totals, PROFILE, stopped=(serving()["asgi_server_kind"],))
 
 
 @deploys
