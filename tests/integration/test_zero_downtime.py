@@ -4,11 +4,12 @@ A load generator (loadgen.py) runs inside the host against nginx while each
 step runs: a busy site's where the deploys run (Debian 13): 64 kept-alive
 clients back to back with 1 MiB form uploads among their requests, long
 streamed responses always in flight, and WebSockets held open; a light one
-(two clients) on Debian 12 (ASGI_STACK_LOAD_PROFILE chooses either). Every request must get a 2xx, every
-stream must arrive whole, and every WebSocket must stay open or be closed
-with a close frame and connect again. Each step prints its figures
-(requests, failures, p50/p99/max latency, throughput, streams, WebSockets,
-the worst time to connect again) and appends them to the file named by
+(two clients) on Debian 12 (ASGI_STACK_LOAD_PROFILE chooses either). Every
+request must get a 2xx, every stream must arrive whole, and every WebSocket
+must stay open or be closed with a close frame and connect again (granian's
+lost close frames are expected failures: the note above PROFILE). Each step
+prints its figures (requests, failures, p50/p99/max latency, throughput,
+streams, WebSockets, the worst time to connect again) and appends them to the file named by
 ASGI_STACK_LOAD_FIGURES (scripts/test: .cache/logs/load.jsonl, the previous
 run's beside it). The steps build on each other and run in this file's
 order: restarts, broken releases, then one run that switches to the next kind
@@ -259,7 +260,8 @@ What keeps requests alive through a deploy, and what fails without it
   had just closed, counted that entry of its list as tried, and after three
   in a row answered 502; 1 request in about 143,000 under the busy load by
   hand (`scripts/demo restarts`), none under the light load: no step under
-  load failed with 32 (the suite's busy load meets it too rarely). What fails is the check of the mechanism itself,
+  load failed with 32 (the suite's busy load meets it too rarely). What
+  fails is the check of the mechanism itself,
   test_nginx_proxy.py::test_nginx_keeps_no_idle_connection_to_a_server_on_its_host
   (with keepalive 32 on the hypercorn host, Debian 13: nginx's connection to
   the socket still open 1 s after its answer; closed at once with 0);
