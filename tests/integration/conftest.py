@@ -281,6 +281,13 @@ def client_python(host) -> str:
     return f"{CLIENTS_VENV}/bin/python"
 
 
+def run_client(host, name: str, script: str, *arguments):
+    """Runs a client script (Python, with the test clients' virtualenv: client_python) on ``host`` as
+    /tmp/NAME.py with ``arguments``; its result (rc, stdout, stderr)."""
+    host.run(f"cat > /tmp/{name}.py <<'PY'\n{script}\nPY")
+    return host.run(f"{client_python(host)} /tmp/{name}.py {' '.join(str(argument) for argument in arguments)}")
+
+
 LOADGEN = Path(__file__).with_name("loadgen.py")
 
 
@@ -443,10 +450,10 @@ def room_broadcast(
 ) -> dict:
     """A message to a new room of the demo's chat, from a client inside ``host``, once every client has
     joined and the room has stayed quiet for ``quiet_s`` seconds: who held the clients, who heard."""
-    host.run(f"cat > /tmp/room_clients.py <<'PY'\n{ROOM_CLIENTS}\nPY")
     room = uuid.uuid4().hex[:12]
-    arguments = f"{ca_file} {clients} {processes} {hosts} {quiet_s}"
-    result = host.run(f"{client_python(host)} /tmp/room_clients.py {url}ws/room/{room}/ {arguments}")
+    result = run_client(
+        host, "room_clients", ROOM_CLIENTS, f"{url}ws/room/{room}/", ca_file, clients, processes, hosts, quiet_s
+    )
     assert result.rc == 0, result.stderr
     return json.loads(result.stdout)
 

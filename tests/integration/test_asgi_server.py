@@ -20,9 +20,9 @@ from conftest import (
     TRAITS,
     UNIT,
     UNITS,
-    client_python,
     current_main_pid,
     exposure,
+    run_client,
     services_of,
     unit_files_of,
     unit_of,
@@ -247,8 +247,7 @@ def test_a_stopping_server_answers_a_request_already_on_its_way(host):
     would hypercorn (files/asgi_stack_proxy_fix.py; its own TLS port:
     test_hypercorn_tls.py).
     """
-    host.run(f"cat > /tmp/stopping_client.py <<'PY'\n{STOPPING_CLIENT}\nPY")
-    result = host.run(f"{client_python(host)} /tmp/stopping_client.py {SOCKET} {SERVICE} request")
+    result = run_client(host, "stopping_client", STOPPING_CLIENT, SOCKET, SERVICE, "request")
     deadline = time.monotonic() + 30
     while host.run(f"curl -sf -o /dev/null --unix-socket {SOCKET} http://localhost/health/").rc != 0:
         assert time.monotonic() < deadline, "the server did not come back"
@@ -316,11 +315,8 @@ def test_an_instance_told_to_stop_answers_the_connections_it_took_just_before(ho
     (BrokenPipeError for all 20, 3 of 3 runs, Debian 13; 200 for each with it), and so did daphne with no
     grace (GRACE 0: 3 of 3).
     """
-    host.run(f"cat > /tmp/late_client.py <<'PY'\n{LATE_CLIENT}\nPY")
     host.run(f"systemctl reset-failed {SERVICE_NAMES}")
-    result = host.run(
-        f"{client_python(host)} /tmp/late_client.py {SOCKETS[0]} {SERVICES[0]} {LATE_CLIENTS} {LATE_AFTER_S}"
-    )
+    result = run_client(host, "late_client", LATE_CLIENT, SOCKETS[0], SERVICES[0], LATE_CLIENTS, LATE_AFTER_S)
     assert result.rc == 0, result.stdout + result.stderr
     seen = json.loads(result.stdout)
     counts = {answer: seen.count(answer) for answer in sorted(set(seen))}
@@ -343,9 +339,8 @@ def test_a_websocket_handshake_on_its_way_to_a_stopping_server_does_not_hold_the
     files/asgi_stack_gunicorn.py). Without each of the three, on Debian 13, the WebSocket got no close frame and
     ended 15.7 s on, its worker's stop with it.
     """
-    host.run(f"cat > /tmp/stopping_client.py <<'PY'\n{STOPPING_CLIENT}\nPY")
     host.run(f"systemctl reset-failed {SERVICE_NAMES}")
-    result = host.run(f"{client_python(host)} /tmp/stopping_client.py {SOCKET} {SERVICE} websocket")
+    result = run_client(host, "stopping_client", STOPPING_CLIENT, SOCKET, SERVICE, "websocket")
     assert result.rc == 0, result.stdout + result.stderr
     seen = json.loads(result.stdout)
     print(f"[{KIND}] a WebSocket handshake on its way to a stopping server: {seen}")
@@ -538,10 +533,9 @@ def test_a_websocket_open_through_a_restart_gets_the_kinds_close_frame_and_conne
     dropped it (files/asgi_stack_daphne.py), and so did granian, or sent a close frame without a code after up
     to 15 s (both seen on Debian 12), until its target closed them (files/asgi_stack_granian.py).
     """
-    host.run(f"cat > /tmp/restart_client.py <<'PY'\n{RESTART_CLIENT}\nPY")
     # systemd refuses a sixth start within 10 s: the restarts of the tests before count no more.
     host.run(f"systemctl reset-failed {SERVICE_NAMES}")
-    result = host.run(f"{client_python(host)} /tmp/restart_client.py {SOCKET} {SERVICE_NAMES}")
+    result = run_client(host, "restart_client", RESTART_CLIENT, SOCKET, SERVICE_NAMES)
     assert result.rc == 0, result.stdout + result.stderr
     seen = json.loads(result.stdout)
     assert seen["echo_before"] == "before" and seen["echo_after"] == "after", seen
@@ -614,11 +608,8 @@ def test_websockets_sending_through_a_restart_each_get_the_close_frame_not_a_res
     target does (10, 12 and 5 close frames of 20 lost in three runs): the kinds table's websocket_stop_lost says so,
     and the test reports an expected failure.
     """
-    host.run(f"cat > /tmp/sending_client.py <<'PY'\n{SENDING_CLIENT}\nPY")
     host.run(f"systemctl reset-failed {SERVICE_NAMES}")
-    result = host.run(
-        f"{client_python(host)} /tmp/sending_client.py {SOCKET} {SENDING_CLIENTS} {SENDING_EVERY_S} {SERVICE_NAMES}"
-    )
+    result = run_client(host, "sending_client", SENDING_CLIENT, SOCKET, SENDING_CLIENTS, SENDING_EVERY_S, SERVICE_NAMES)
     assert result.rc == 0, result.stdout + result.stderr
     codes = json.loads(result.stdout)
     stops = {service: stop_took_s(host, service) for service in SERVICES}

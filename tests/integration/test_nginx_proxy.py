@@ -15,12 +15,12 @@ from conftest import (
     SERVICES,
     SOCKETS,
     TLS_PROFILE,
-    client_python,
     curl,
     curl_http3,
     curl_json,
     exposure,
     manage,
+    run_client,
     sslyze,
     tls_1_2,
 )
@@ -153,8 +153,7 @@ def test_client_cannot_spoof_its_address_or_scheme(host):
 
 @pytest.mark.switch
 def test_websocket_echo_round_trip_over_wss(host):
-    host.run(f"cat > /tmp/ws_client.py <<'PY'\n{WEBSOCKET_CLIENT}\nPY")
-    result = host.run(f"{client_python(host)} /tmp/ws_client.py wss://localhost/ws/echo/ {CA_FILE}")
+    result = run_client(host, "ws_client", WEBSOCKET_CLIENT, "wss://localhost/ws/echo/", CA_FILE)
     assert result.rc == 0, result.stderr
     assert result.stdout.strip() == "ping over wss"
 
@@ -179,8 +178,7 @@ asyncio.run(main())
 
 
 def websocket_message(host, size: int) -> dict:
-    host.run(f"cat > /tmp/ws_large.py <<'PY'\n{LARGE_MESSAGE_CLIENT}\nPY")
-    result = host.run(f"{client_python(host)} /tmp/ws_large.py wss://localhost/ws/echo/ {CA_FILE} {size}")
+    result = run_client(host, "ws_large", LARGE_MESSAGE_CLIENT, "wss://localhost/ws/echo/", CA_FILE, size)
     assert result.rc == 0, result.stderr
     return json.loads(result.stdout)
 
