@@ -17,7 +17,9 @@ busy: a busy site, as many requests as the host answers:
 - 64 clients on kept-alive connections, back to back, GET /whoami/; every
   25th request of each is a 1 MiB file posted to /upload/ through its
   CSRF-protected form (Django reads it whole and answers its SHA-256, which
-  must match);
+  must match). The clients' turns are staggered (``posts_upload``): some
+  post with their first request, so that uploads are in flight from the
+  start and a short step on a slow host meets some too;
 - 4 streams of 3 s (/stream/?seconds=3) always in flight, so that every
   restart meets some: each must arrive whole, up to its ``end`` line;
 - 8 WebSockets (/ws/echo/) opened before the step, each sending a message
@@ -50,6 +52,7 @@ import uuid
 from urllib.parse import urlsplit
 
 UPLOAD_SIZE = 1024 * 1024
+BUSY_CLIENTS = 64
 UPLOAD_EVERY = 25
 STREAM_SECONDS = 3
 RECONNECT_WITHIN_S = 2.0
@@ -174,7 +177,12 @@ def light_client(base: str, context: ssl.SSLContext, stop_file: str, totals: Tot
         time.sleep(LIGHT_PAUSE_S)
 
 
-def busy_client(base: str, context: ssl.SSLContext, stop_file: str, totals: Totals) -> None:
+def posts_upload(client_number: int, sent: int) -> bool:
+    """Whether a busy client's ``sent``-th request (from 1) is its upload: every UPLOAD_EVERY-th, staggered."""
+    return (sent + client_number) % UPLOAD_EVERY == 0
+
+
+def busy_client(base: str, context: ssl.SSLContext, stop_file: str, totals: Totals, number: int) -> None:
     client = Client(base, context, totals)
     payload = os.urandom(UPLOAD_SIZE)
     digest = hashlib.sha256(payload).hexdigest()
@@ -182,7 +190,7 @@ def busy_client(base: str, context: ssl.SSLContext, stop_file: str, totals: Tota
     sent = 0
     while not os.path.exists(stop_file):
         sent += 1
-        if sent % UPLOAD_EVERY:
+        if not posts_upload(number, sent):
             client.timed("GET", "/whoami/", lambda data: None)
             continue
         if token is None:
@@ -324,7 +332,8 @@ def main() -> None:
         threads = [threading.Thread(target=websockets_thread, args=(base, context, stop_file, totals, 8))]
         threads += [threading.Thread(target=streamer, args=(base, context, stop_file, totals)) for _dummy in range(4)]
         threads += [
-            threading.Thread(target=busy_client, args=(base, context, stop_file, totals)) for _dummy in range(64)
+            threading.Thread(target=busy_client, args=(base, context, stop_file, totals, number))
+            for number in range(BUSY_CLIENTS)
         ]
     else:
         sys.exit(f"unknown profile {profile!r}: light or busy")

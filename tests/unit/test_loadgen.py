@@ -115,3 +115,13 @@ def test_a_request_on_a_new_connection_is_not_sent_again(monkeypatch, error):
     with pytest.raises(type(error)):
         client.send("POST", "/upload/", b"form")
     assert totals.result(1.0)["retried_on_closed_keepalive"] == 0
+
+
+def test_busy_clients_post_every_25th_request_and_some_post_first():
+    """A short step on a slow host (1,497 requests from 64 clients, fewer than 25 each) still meets uploads."""
+    first_round = [loadgen.posts_upload(number, 1) for number in range(loadgen.BUSY_CLIENTS)]
+    assert sum(first_round) == 2
+    for number in range(loadgen.BUSY_CLIENTS):
+        turns = [sent for sent in range(1, 101) if loadgen.posts_upload(number, sent)]
+        assert turns == list(range(turns[0], 101, loadgen.UPLOAD_EVERY)), turns
+        assert turns[0] <= loadgen.UPLOAD_EVERY, turns
