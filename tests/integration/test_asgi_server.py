@@ -200,6 +200,12 @@ assert head.startswith(b"HTTP/1.1 200"), head
 # The connection is now kept alive, idle, by a worker that is told to stop.
 started = time.monotonic()
 restarting = subprocess.Popen(["systemctl", "restart", sys.argv[2]])
+# The request goes 0.6 s after systemd began the stop (the unit left "active"), not after systemctl was
+# called: on a busy host the restart job can start later than that.
+state = ["systemctl", "show", "--property=ActiveState", "--value", sys.argv[2]]
+while subprocess.run(state, capture_output=True, text=True).stdout.strip() == "active":
+    assert time.monotonic() - started < 15, "the stop did not begin"
+    time.sleep(0.02)
 time.sleep(0.6)
 if sys.argv[3] == "request":
     client.sendall(request)
