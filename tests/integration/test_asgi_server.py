@@ -181,8 +181,29 @@ def test_server_logs_no_error_since_it_started(host):
     assert not errors, errors
 
 
-STOPPING_CLIENT = """
-import socket, subprocess, sys, time
+# The client scripts' way to restart a server and act during its stop: ``restart_into_its_stop(service, seconds)``
+# starts ``systemctl restart``, waits until systemd has begun the stop (the unit left "active": on a busy host
+# the restart job can start a second or more after systemctl is called) and then ``seconds`` more, and returns
+# the restart's process.
+RESTART_INTO_ITS_STOP = """
+import subprocess, time
+
+
+def restart_into_its_stop(service, seconds):
+    begun = time.monotonic()
+    restarting = subprocess.Popen(["systemctl", "restart", service])
+    state = ["systemctl", "show", "--property=ActiveState", "--value", service]
+    while subprocess.run(state, capture_output=True, text=True).stdout.strip() == "active":
+        assert time.monotonic() - begun < 15, "the stop did not begin"
+        time.sleep(0.02)
+    time.sleep(seconds)
+    return restarting
+"""
+
+STOPPING_CLIENT = (
+    RESTART_INTO_ITS_STOP
+    + """
+import socket, sys
 
 request = b"GET /health/ HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n"
 client = socket.socket(socket.AF_UNIX)
@@ -199,14 +220,7 @@ while len(body) < length:
 assert head.startswith(b"HTTP/1.1 200"), head
 # The connection is now kept alive, idle, by a worker that is told to stop.
 started = time.monotonic()
-restarting = subprocess.Popen(["systemctl", "restart", sys.argv[2]])
-# The request goes 0.6 s after systemd began the stop (the unit left "active"), not after systemctl was
-# called: on a busy host the restart job can start later than that.
-state = ["systemctl", "show", "--property=ActiveState", "--value", sys.argv[2]]
-while subprocess.run(state, capture_output=True, text=True).stdout.strip() == "active":
-    assert time.monotonic() - started < 15, "the stop did not begin"
-    time.sleep(0.02)
-time.sleep(0.6)
+restarting = restart_into_its_stop(sys.argv[2], 0.6)
 if sys.argv[3] == "request":
     client.sendall(request)
     answer = b""
@@ -242,6 +256,7 @@ with unix_connect(sys.argv[1], "ws://localhost/ws/echo/", origin="http://localho
     seen["echo_after"] = ws.recv(timeout=30)
 print(json.dumps(seen))
 """
+)
 
 
 @pytest.mark.skipif(not TRAITS["socket_activation"], reason="a socket-activated kind's graceful stop")
@@ -270,9 +285,11 @@ LATE_CLIENTS = 20
 LATE_AFTER_S = 0.4
 
 # Opens LATE_CLIENTS connections to an instance's socket, restarts the instance, sends a request on each
-# connection LATE_AFTER_S later, and prints what each got (its status, or the error) as JSON.
-LATE_CLIENT = """
-import json, socket, subprocess, sys, threading, time
+# connection LATE_AFTER_S after systemd began the stop, and prints what each got (its status, or the error) as JSON.
+LATE_CLIENT = (
+    RESTART_INTO_ITS_STOP
+    + """
+import json, socket, sys, threading
 
 path, service, count, after = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 clients = []
@@ -281,8 +298,7 @@ for _dummy in range(count):
     client.settimeout(15)
     client.connect(path)
     clients.append(client)
-restarting = subprocess.Popen(["systemctl", "restart", service])
-time.sleep(after)
+restarting = restart_into_its_stop(service, after)
 seen = [""] * count
 
 
@@ -305,6 +321,7 @@ for thread in threads:
 restarting.wait()
 print(json.dumps(seen))
 """
+)
 
 
 @pytest.mark.skipif(TRAITS["socket_activation"], reason=f"systemd holds {KIND}'s socket: the test above is its stop's")
