@@ -184,8 +184,8 @@ def test_server_logs_no_error_since_it_started(host):
 
 # The client scripts' way to restart a server and act during its stop: ``restart_into_its_stop(service, seconds)``
 # starts ``systemctl restart``, waits until systemd has begun the stop (the unit left "active": on a busy host
-# the restart job can start a second or more after systemctl is called) and then ``seconds`` more, and returns
-# the restart's process.
+# the restart job starts later after systemctl is called, 0.8 s once by hand) and then ``seconds`` more, and
+# returns the restart's process.
 RESTART_INTO_ITS_STOP = """
 import subprocess, time
 
@@ -275,8 +275,8 @@ def test_a_stopping_server_answers_a_request_already_on_its_way(host):
 
     On a loaded machine the stop can reach the worker later than the
     request, which it then answers as if not stopping (without "Connection:
-    close"; hypercorn on Debian 12 with another run's busy load beside it,
-    2 of 2 suite runs): that attempt did not meet the moment under test, and
+    close"; hypercorn on Debian 12 beside another run's busy load, in a
+    suite run, and by hand): that attempt did not meet the moment under test, and
     is made again, up to ATTEMPTS times; if none meets it, the test says so
     and is skipped. A request left unanswered fails at once.
     """
