@@ -81,6 +81,25 @@ ensure_docker() {
   fi
 }
 
+# The test hosts' shared network (asgi_stack_network, tests/harness/systemd_host.yml),
+# made once before the runs start two at a time: Docker allows two networks of
+# one name, and two scenarios that each created it at once on a fresh machine
+# left two, after which no container could start on it ("network asgi-stack is
+# ambiguous (2 matches found on name)"). Networks of that name with no
+# container on them, from such a run, are removed first.
+ensure_test_network() {
+  local name ids id
+  name=$("$VENV/bin/python" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["asgi_stack_network"])' \
+    "$ROOT/tests/harness/systemd_host.yml")
+  mapfile -t ids < <(docker network ls -q --filter "name=^$name\$")
+  if [ "${#ids[@]}" -gt 1 ]; then
+    for id in "${ids[@]}"; do
+      [ "$(docker network inspect -f '{{len .Containers}}' "$id")" != 0 ] || docker network rm "$id" >/dev/null
+    done
+  fi
+  docker network inspect "$name" >/dev/null 2>&1 || docker network create "$name" >/dev/null
+}
+
 # The tools the image recipe needs, installed before images are built two at
 # a time (scripts/test): two recipes installing debootstrap at once meet on
 # apt's lock, and one build fails on a fresh machine.
