@@ -12,9 +12,8 @@ nginx alone, which sets that header itself.
 An open WebSocket keeps gunicorn 27's worker from stopping when it is told
 to, until its graceful timeout has passed and the arbiter kills it, since
 the stop waits for every connection. Here each gets a close frame 1001
-(going away) once no worker of the server has a request running
-(files/asgi_stack_drain.py), as does one opened meanwhile; its client
-connects again, to the next server.
+(going away) when the stop begins, as does one opened meanwhile; its client
+connects again, to a worker that is not stopping.
 
 A SIGTERM that comes while the worker boots is kept, and gunicorn counts
 started only once each worker serves: both come from

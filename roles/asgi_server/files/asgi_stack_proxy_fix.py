@@ -27,9 +27,8 @@ WebSocket open took the whole graceful timeout while requests waited. While
 a worker stops, an idle connection is given ON_ITS_WAY seconds for a request
 to arrive, an HTTP/1.1 answer says "Connection: close", an HTTP/2 request
 is served (and the client told to open no more streams), each WebSocket
-gets a close frame (1001, going away) once no worker of the server has a
-request running (files/asgi_stack_drain.py) so that its client connects
-again to the next worker (one whose handshake ends after the stop began too), what
+gets a close frame (1001, going away) so that its client connects again to
+the next worker (one whose handshake ends after the stop began too), what
 the app sends to it afterwards is dropped (hypercorn refused it, which ended
 the app, and then nothing read the client's close frame), and
 the worker waits for every connection it still has (one in its TLS handshake
@@ -130,8 +129,7 @@ class StoppingTCPServer(TCPServer):
         return [getattr(protocol, "stream", None), *getattr(protocol, "streams", {}).values()]
 
     async def _close_websockets_on_stop(self) -> None:
-        """Once the worker stops and no worker has a request running, closes each open WebSocket, and each one
-        accepted later, until the end."""
+        """Once the worker stops, closes each open WebSocket, and each one accepted later, until the end."""
         await self.context.terminated.wait()
         # Open, and served, until no worker has a request running: one wait for all of the worker's connections.
         if not _requests_done:

@@ -19,8 +19,7 @@ WebSocket, and it would hold the stop for the whole graceful timeout): it
 is answered as a plain request, and the client connects again.
 
 An open WebSocket gets uvicorn's close frame (1012) when the server stops,
-once no worker of the server has a request running
-(files/asgi_stack_drain.py), and the stop then waits for the client's own close frame (uvicorn's close
+and the stop then waits for the client's own close frame (uvicorn's close
 timeout at most), as after the app's own close; what the client sends
 meanwhile is dropped, and so is what the app answers. uvicorn closed the
 connection as soon as its frame had gone: a client that kept sending had
