@@ -30,7 +30,6 @@ import asyncio
 import weakref
 
 from asgi_stack_arbiter import Worker
-from asgi_stack_drain import close_within, requests_done
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.asgi.websocket import CLOSE_GOING_AWAY
 from gunicorn.workers import gasgi
@@ -73,16 +72,7 @@ class ASGIWorker(Worker, gasgi.ASGIWorker):
         finally:
             closing.cancel()
 
-    def _requests_running(self) -> bool:
-        """Whether a connection has an HTTP request under way (one that waits for its next request has none)."""
-        return any(
-            connection._websocket is None and not connection._awaiting_request and not connection._closed
-            for connection in list(self.connections)
-        )
-
     async def _close_websockets(self):
-        # Open, and served, until no worker has a request running (files/asgi_stack_drain.py).
-        await requests_done(self._requests_running, close_within(self.cfg.graceful_timeout))
         while True:
             for connection in list(self.connections):
                 websocket = connection._websocket
