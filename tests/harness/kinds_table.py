@@ -121,7 +121,8 @@ def _ready(entry: dict) -> str:
 
 def _websocket(entry: dict) -> str:
     lost = f" (lost {entry['websocket_stop_lost']})" if entry.get("websocket_stop_lost") else ""
-    return f"close frame {entry['websocket_stop']}{lost}, the client connects again"
+    when = " once no worker has a request running" if entry.get("websocket_stop_after_requests") else ""
+    return f"close frame {entry['websocket_stop']}{when}{lost}, the client connects again"
 
 
 def readme_table() -> str:

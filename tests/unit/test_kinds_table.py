@@ -49,6 +49,7 @@ OPTIONAL = {
     "proxy_clear_request_headers": list,
     "proxy_hide_response_headers": list,
     "websocket_stop_lost": str,
+    "websocket_stop_after_requests": bool,
 }
 
 
@@ -90,6 +91,8 @@ def test_every_kind_has_each_attribute_and_no_unknown_one(kind):
     assert not entry.get("step_aside", False) or not entry["socket_activation"], f"{kind}: step_aside"
     # A close frame with a code, never a dropped connection.
     assert entry["websocket_stop"] in (1001, 1012)
+    # A close held until no worker has a request running needs the module that does it.
+    assert not entry.get("websocket_stop_after_requests") or "asgi_stack_drain" in entry.get("python_modules", [])
     # A kind that binds its socket itself cannot hold it over a restart: it
     # needs a second instance to answer meanwhile.
     assert entry["socket_activation"] or entry.get("instances", 1) > 1, kind

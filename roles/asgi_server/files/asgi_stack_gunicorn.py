@@ -12,8 +12,9 @@ nginx alone, which sets that header itself.
 An open WebSocket keeps gunicorn 27's worker from stopping when it is told
 to, until its graceful timeout has passed and the arbiter kills it, since
 the stop waits for every connection. Here each gets a close frame 1001
-(going away) when the stop begins, as does one opened meanwhile; its client
-connects again, to a worker that is not stopping.
+(going away) once no worker of the server has a request running
+(files/asgi_stack_drain.py), as does one opened meanwhile; its client
+connects again, to the next server.
 
 A SIGTERM that comes while the worker boots is kept, and gunicorn counts
 started only once each worker serves: both come from
@@ -30,6 +31,7 @@ import asyncio
 import weakref
 
 from asgi_stack_arbiter import Worker
+from asgi_stack_drain import close_within, requests_done
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.asgi.websocket import CLOSE_GOING_AWAY
 from gunicorn.workers import gasgi
@@ -72,7 +74,18 @@ class ASGIWorker(Worker, gasgi.ASGIWorker):
         finally:
             closing.cancel()
 
+    def _requests_running(self) -> bool:
+        """Whether a connection has an HTTP request under way (one that waits for its next request has none)."""
+        return any(
+            connection._websocket is None and not connection._awaiting_request and not connection._closed
+            for connection in list(self.connections)
+        )
+
     async def _close_websockets(self):
+        # Open, and served, until no worker has a request running (files/asgi_stack_drain.py).
+        # Not a worker recycled after its maximum of requests: its successor starts only once it has ended.
+        recycled = self.nr >= self.max_requests
+        await requests_done(self._requests_running, 0.0 if recycled else close_within(self.cfg.graceful_timeout))
         while True:
             for connection in list(self.connections):
                 websocket = connection._websocket

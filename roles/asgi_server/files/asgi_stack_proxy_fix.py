@@ -27,8 +27,9 @@ WebSocket open took the whole graceful timeout while requests waited. While
 a worker stops, an idle connection is given ON_ITS_WAY seconds for a request
 to arrive, an HTTP/1.1 answer says "Connection: close", an HTTP/2 request
 is served (and the client told to open no more streams), each WebSocket
-gets a close frame (1001, going away) so that its client connects again to
-the next worker (one whose handshake ends after the stop began too), what
+gets a close frame (1001, going away) once no worker of the server has a
+request running (files/asgi_stack_drain.py) so that its client connects
+again to the next worker (one whose handshake ends after the stop began too), what
 the app sends to it afterwards is dropped (hypercorn refused it, which ended
 the app, and then nothing read the client's close frame), and
 the worker waits for every connection it still has (one in its TLS handshake
@@ -51,6 +52,7 @@ import h2.settings
 import hypercorn.asyncio.run
 import hypercorn.config
 import hypercorn.protocol
+from asgi_stack_drain import close_within, requests_done
 from asgi_stack_notify import notify_ready
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.udp_server import UDPServer
@@ -59,6 +61,7 @@ from hypercorn.middleware import ProxyFixMiddleware
 from hypercorn.protocol.events import Response
 from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.protocol.h11 import H11Protocol
+from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 
 module_name, _dummy, attribute = os.environ["ASGI_STACK_APPLICATION"].partition(":")
@@ -98,6 +101,10 @@ WAKE_EVERY = 0.2
 # The connections this worker serves, those accepted after it began to stop
 # included.
 _connections: set[asyncio.Task] = set()
+# The servers of the connections, asked whether HTTP requests run; and, once
+# the worker stops, done when no worker has one running (files/asgi_stack_drain.py).
+_tcp_servers: set[TCPServer] = set()
+_requests_done: list[asyncio.Future] = []
 # Each of this worker's servers, closed once every connection it accepted has
 # ended, those still in their TLS handshake included.
 _servers_closed: list[asyncio.Future] = []
@@ -110,20 +117,33 @@ class StoppingTCPServer(TCPServer):
         task = asyncio.current_task()
         _connections.add(task)
         task.add_done_callback(_connections.discard)
+        _tcp_servers.add(self)
         watcher = asyncio.ensure_future(self._close_websockets_on_stop())
         try:
             await super().run()
         finally:
             watcher.cancel()
+            _tcp_servers.discard(self)
+
+    def _streams(self) -> list:
+        protocol = getattr(getattr(self, "protocol", None), "protocol", None)
+        return [getattr(protocol, "stream", None), *getattr(protocol, "streams", {}).values()]
 
     async def _close_websockets_on_stop(self) -> None:
-        """Once the worker stops, closes each open WebSocket, and each one accepted later, until the end."""
+        """Once the worker stops and no worker has a request running, closes each open WebSocket, and each one
+        accepted later, until the end."""
         await self.context.terminated.wait()
+        # Open, and served, until no worker has a request running: one wait for all of the worker's connections.
+        if not _requests_done:
+            # Not a worker recycled after its maximum of requests: its successor starts only once it has ended.
+            limit = self.context.max_requests
+            recycled = limit is not None and self.context.requests > limit
+            within = 0.0 if recycled else close_within(self.config.graceful_timeout)
+            _requests_done.append(asyncio.ensure_future(requests_done(_requests_running, within)))
+        await asyncio.shield(_requests_done[0])
         closed: set[int] = set()
         while True:
-            protocol = getattr(getattr(self, "protocol", None), "protocol", None)
-            streams = [getattr(protocol, "stream", None), *getattr(protocol, "streams", {}).values()]
-            for stream in streams:
+            for stream in self._streams():
                 if (
                     isinstance(stream, WSStream)
                     and stream.state == ASGIWebsocketState.CONNECTED
@@ -154,6 +174,15 @@ class StoppingTCPServer(TCPServer):
             # connection closes because the worker stops.
             await asyncio.sleep(ON_ITS_WAY)
         await asyncio.shield(self._initiate_server_close())
+
+
+def _requests_running() -> bool:
+    """Whether a connection of this worker has an HTTP request whose answer is not complete."""
+    return any(
+        isinstance(stream, HTTPStream) and stream.state != ASGIHTTPState.CLOSED
+        for server in list(_tcp_servers)
+        for stream in server._streams()
+    )
 
 
 class StoppingH11Protocol(H11Protocol):

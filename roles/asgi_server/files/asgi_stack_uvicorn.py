@@ -19,7 +19,8 @@ WebSocket, and it would hold the stop for the whole graceful timeout): it
 is answered as a plain request, and the client connects again.
 
 An open WebSocket gets uvicorn's close frame (1012) when the server stops,
-and the stop then waits for the client's own close frame (uvicorn's close
+once no worker of the server has a request running
+(files/asgi_stack_drain.py), and the stop then waits for the client's own close frame (uvicorn's close
 timeout at most), as after the app's own close; what the client sends
 meanwhile is dropped, and so is what the app answers. uvicorn closed the
 connection as soon as its frame had gone: a client that kept sending had
@@ -61,11 +62,14 @@ gunicorn's uvicorn worker. It imports nothing of gunicorn.
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import sys
 from multiprocessing.connection import wait
 
+from asgi_stack_drain import close_within, requests_done
 from uvicorn.protocols.http import h11_impl, httptools_impl
+from uvicorn.server import Server as _Server
 from uvicorn.supervisors import multiprocess
 
 # Seconds a connection with no request running is read on after the stop began.
@@ -119,6 +123,35 @@ _drain(h11_impl.H11Protocol)
 
 # The code of the close frame a stopping server sends (uvicorn's: service restart).
 STOP_CODE = 1012
+# Done once no worker of the server has an HTTP request running, after this worker's stop began
+# (files/asgi_stack_drain.py): its WebSockets close then.
+_requests_done: asyncio.Future | None = None
+
+
+def _requests_running(connections) -> bool:
+    """Whether one of the worker's connections has an HTTP request whose answer is not complete."""
+    return any(
+        getattr(connection, "cycle", None) is not None and not connection.cycle.response_complete
+        for connection in list(connections)
+    )
+
+
+_server_shutdown = _Server.shutdown
+
+
+async def _shutdown(self, sockets=None) -> None:
+    global _requests_done  # one server per worker process
+    connections = self.server_state.connections
+    # A worker recycled after its maximum of requests holds nothing open: its successor starts only once it
+    # has ended, and workers started together reach their maximum together.
+    limit = self.config.limit_max_requests
+    recycled = limit is not None and self.server_state.total_requests >= limit
+    within = 0.0 if recycled else close_within(self.config.timeout_graceful_shutdown)
+    _requests_done = asyncio.ensure_future(requests_done(lambda: _requests_running(connections), within))
+    await _server_shutdown(self, sockets=sockets)
+
+
+_Server.shutdown = _shutdown
 
 
 def _close_handshake(protocol_class: type) -> None:
@@ -129,6 +162,10 @@ def _close_handshake(protocol_class: type) -> None:
     def shutdown_then_wait(self) -> None:
         if self.close_sent or not self.handshake_complete or self.initial_response is not None:
             shutdown(self)  # not open, or closing already: uvicorn's own
+            return
+        if _requests_done is not None and not _requests_done.done():
+            # Open, and served, until no worker has a request running (files/asgi_stack_drain.py).
+            _requests_done.add_done_callback(lambda _done: self.transport.is_closing() or self.shutdown())
             return
         self.stop_keepalive()
         self.asgi_stack_stopping = True

@@ -1,0 +1,105 @@
+# Copyright: contributors to asgi.stack
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A stopping server's WebSockets close once none of its workers has an HTTP request running.
+
+A server of one instance (its socket held by systemd) stops, then starts
+again: connections that arrive meanwhile wait in the socket's backlog until
+the next server serves. Its workers closed their WebSockets as soon as the
+stop began, and the clients' next connections waited for the longest
+request still running in any worker (a streamed answer: seconds), then for
+the next server's start; under a busy site's load, 30 of 40 WebSockets
+through five restarts took more than 2 s to connect again (gunicorn_uvicorn,
+Debian 13). Here each worker keeps its WebSockets open, serving them, until
+no worker of the server has a request running, and then closes them: the
+stop waited for those requests anyway, and the clients' next connections
+now wait for the next server's start only.
+
+The workers know nothing of each other. A worker whose requests run after
+its stop began holds a shared lock on a file of the server's own /tmp (the
+unit's PrivateTmp=yes: its processes share it, no other unit sees it) until
+they have ended; a worker may close its WebSockets once no worker holds it,
+which an exclusive lock taken without waiting tells. A worker that dies
+drops its lock with it. The workers are told to stop within moments of each
+other: none looks before SETTLE seconds have passed, so that every one with
+a request running holds the lock by then. Each waits at most until
+``within`` seconds (the graceful timeout, less a margin) have passed, so
+that its WebSockets get their close frame before the server is killed.
+
+A worker recycled after its maximum of requests holds nothing open: its
+successor starts only once it has ended, and workers started together reach
+their maximum together. Held open there too, all five of uvicorn's workers
+once stopped together and none accepted for seconds while they waited on
+each other (a kind switch under the busy load, Debian 13: 64 requests
+answered 502 when the server was then stopped with connections waiting in
+its socket's backlog, and a WebSocket waited 12.3 s to connect again).
+
+Used by the stops of files/asgi_stack_uvicorn.py (uvicorn and
+gunicorn_uvicorn), files/asgi_stack_gunicorn.py (gunicorn_asgi) and
+files/asgi_stack_proxy_fix.py (hypercorn), installed beside them (the kinds
+table's python_modules).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+from collections.abc import Callable
+
+# The lock's file, in the unit's own /tmp (PrivateTmp=yes).
+LOCK_FILE = "/tmp/asgi-stack-stopping.lock"
+# Seconds after its stop began before a worker looks at the lock, and between looks.
+SETTLE = 0.3
+POLL = 0.1
+# Seconds before the end of the graceful timeout at which WebSockets close whatever still runs.
+MARGIN = 2.0
+
+
+def _open(path: str) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+def nobody_holds(path: str = LOCK_FILE) -> bool:
+    """Whether no process holds the lock (an exclusive lock taken without waiting tells)."""
+    descriptor = _open(path)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(descriptor)  # drops the lock, if taken
+    return True
+
+
+def close_within(graceful_timeout: float | None) -> float:
+    """Seconds a stopping worker may keep its WebSockets open: the graceful timeout less MARGIN (0 for none)."""
+    return 0.0 if not graceful_timeout else max(float(graceful_timeout) - MARGIN, 0.0)
+
+
+async def requests_done(running: Callable[[], bool], within: float, path: str = LOCK_FILE) -> None:
+    """Returns once neither this worker (``running``: whether it has a request running) nor any other worker of
+    the server has a request running, or ``within`` seconds on; holds the shared lock while this worker's run.
+
+    Call it once, when the worker's stop begins, then close the worker's WebSockets.
+    """
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    held: int | None = None
+    try:
+        while loop.time() - began < within:
+            if running():
+                if held is None:
+                    held = _open(path)
+                    fcntl.flock(held, fcntl.LOCK_SH)
+            else:
+                if held is not None:
+                    os.close(held)
+                    held = None
+                if loop.time() - began >= SETTLE and nobody_holds(path):
+                    return
+            await asyncio.sleep(POLL)
+    except OSError:
+        return  # no lock to be had: the WebSockets close now, as the servers' own stops do
+    finally:
+        if held is not None:
+            os.close(held)

@@ -1,0 +1,133 @@
+"""asgi_server's files/asgi_stack_drain.py: a stopping worker's WebSockets wait for every worker's requests."""
+
+import asyncio
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+FILE = Path(__file__).resolve().parents[2] / "roles" / "asgi_server" / "files" / "asgi_stack_drain.py"
+_spec = importlib.util.spec_from_file_location("asgi_stack_drain", FILE)
+drain = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(drain)
+
+# Holds the lock shared, as a worker with a request running does, until told to stop (a line on stdin).
+HOLDER = """
+import fcntl, os, sys
+descriptor = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(descriptor, fcntl.LOCK_SH)
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.fixture
+def lock(tmp_path) -> str:
+    return str(tmp_path / "stopping.lock")
+
+
+@pytest.fixture
+def other_worker(lock):
+    """Another process of the server with a request running: it holds the lock until released (call it)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, lock], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout.readline().strip() == "held"
+
+    def release() -> None:
+        process.stdin.write("\n")
+        process.stdin.flush()
+        process.wait(5)
+
+    yield release
+    process.kill()
+    process.wait()
+
+
+def waited(running, within: float, lock: str) -> float:
+    """Seconds requests_done took."""
+
+    async def timed() -> float:
+        began = time.monotonic()
+        await drain.requests_done(running, within, lock)
+        return time.monotonic() - began
+
+    return asyncio.run(timed())
+
+
+def test_nobody_holds_a_new_lock_and_the_look_takes_none(lock):
+    assert drain.nobody_holds(lock)
+    assert drain.nobody_holds(lock), "the look itself left the lock held"
+
+
+def test_a_shared_holder_is_seen_until_it_lets_go(lock, other_worker):
+    assert not drain.nobody_holds(lock)
+    other_worker()
+    assert drain.nobody_holds(lock)
+
+
+def test_a_worker_with_nothing_running_waits_only_for_the_others_to_be_told(lock):
+    assert drain.SETTLE <= waited(lambda: False, 10, lock) < drain.SETTLE + 1
+
+
+def test_a_worker_waits_for_its_own_requests_and_holds_the_lock_meanwhile(lock):
+    until = time.monotonic() + 1.0
+    seen_held = []
+
+    def running() -> bool:
+        return time.monotonic() < until
+
+    async def watch() -> None:
+        await asyncio.sleep(0.5)
+        seen_held.append(not drain.nobody_holds(lock))
+
+    async def both() -> float:
+        began = time.monotonic()
+        await asyncio.gather(drain.requests_done(running, 10, lock), watch())
+        return time.monotonic() - began
+
+    took = asyncio.run(both())
+    assert 1.0 <= took < 2.0
+    assert seen_held == [True], "another worker would not have waited for this one's requests"
+    assert drain.nobody_holds(lock), "the lock stayed held after its requests ended"
+
+
+def test_a_worker_waits_for_another_workers_requests(lock, other_worker):
+    async def release_later() -> None:
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(other_worker)
+
+    async def both() -> float:
+        began = time.monotonic()
+        await asyncio.gather(drain.requests_done(lambda: False, 10, lock), release_later())
+        return time.monotonic() - began
+
+    assert 1.0 <= asyncio.run(both()) < 2.0
+
+
+def test_a_worker_waits_no_longer_than_it_is_given(lock, other_worker):
+    assert 0.5 <= waited(lambda: True, 0.5, lock) < 1.5
+    assert 0.5 <= waited(lambda: False, 0.5, lock) < 1.5
+    assert drain.nobody_holds(lock) is False, "the other worker's lock is its own"
+
+
+def test_no_lock_to_be_had_closes_at_once(tmp_path):
+    assert waited(lambda: True, 10, str(tmp_path / "no-such-directory" / "stopping.lock")) < 0.5
+
+
+def test_the_wait_ends_before_the_graceful_timeout():
+    assert drain.close_within(30) == 30 - drain.MARGIN
+    assert drain.close_within(1) == 0.0
+    assert drain.close_within(None) == 0.0
+
+
+def test_the_lock_file_is_the_units_own_and_its_users_alone(lock):
+    # In /tmp, which the unit's PrivateTmp=yes makes its own: no other unit's workers share the lock.
+    hardening = (FILE.parents[1] / "templates" / "hardening.j2").read_text().splitlines()
+    assert drain.LOCK_FILE.startswith("/tmp/") and "PrivateTmp=yes" in hardening
+    drain.nobody_holds(lock)
+    assert os.stat(lock).st_mode & 0o777 == 0o600
