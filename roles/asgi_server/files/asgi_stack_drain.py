@@ -71,9 +71,12 @@ def nobody_holds(path: str = LOCK_FILE) -> bool:
     return True
 
 
-def close_within(graceful_timeout: float | None) -> float:
-    """Seconds a stopping worker may keep its WebSockets open: the graceful timeout less MARGIN (0 for none)."""
-    return 0.0 if not graceful_timeout else max(float(graceful_timeout) - MARGIN, 0.0)
+def close_within(graceful_timeout: float | None, recycled: bool = False) -> float:
+    """Seconds a stopping worker may keep its WebSockets open: the graceful timeout less MARGIN (0 for none), and 0
+    for a worker ``recycled`` after its maximum of requests (see above)."""
+    if recycled or not graceful_timeout:
+        return 0.0
+    return max(float(graceful_timeout) - MARGIN, 0.0)
 
 
 async def requests_done(running: Callable[[], bool], within: float, path: str = LOCK_FILE) -> None:

@@ -83,9 +83,8 @@ class ASGIWorker(Worker, gasgi.ASGIWorker):
 
     async def _close_websockets(self):
         # Open, and served, until no worker has a request running (files/asgi_stack_drain.py).
-        # Not a worker recycled after its maximum of requests: its successor starts only once it has ended.
         recycled = self.nr >= self.max_requests
-        await requests_done(self._requests_running, 0.0 if recycled else close_within(self.cfg.graceful_timeout))
+        await requests_done(self._requests_running, close_within(self.cfg.graceful_timeout, recycled))
         while True:
             for connection in list(self.connections):
                 websocket = connection._websocket

@@ -135,10 +135,9 @@ class StoppingTCPServer(TCPServer):
         await self.context.terminated.wait()
         # Open, and served, until no worker has a request running: one wait for all of the worker's connections.
         if not _requests_done:
-            # Not a worker recycled after its maximum of requests: its successor starts only once it has ended.
             limit = self.context.max_requests
             recycled = limit is not None and self.context.requests > limit
-            within = 0.0 if recycled else close_within(self.config.graceful_timeout)
+            within = close_within(self.config.graceful_timeout, recycled)
             _requests_done.append(asyncio.ensure_future(requests_done(_requests_running, within)))
         await asyncio.shield(_requests_done[0])
         closed: set[int] = set()

@@ -142,11 +142,9 @@ _server_shutdown = _Server.shutdown
 async def _shutdown(self, sockets=None) -> None:
     global _requests_done  # one server per worker process
     connections = self.server_state.connections
-    # A worker recycled after its maximum of requests holds nothing open: its successor starts only once it
-    # has ended, and workers started together reach their maximum together.
     limit = self.config.limit_max_requests
     recycled = limit is not None and self.server_state.total_requests >= limit
-    within = 0.0 if recycled else close_within(self.config.timeout_graceful_shutdown)
+    within = close_within(self.config.timeout_graceful_shutdown, recycled)
     _requests_done = asyncio.ensure_future(requests_done(lambda: _requests_running(connections), within))
     await _server_shutdown(self, sockets=sockets)
 
