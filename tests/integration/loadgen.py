@@ -259,7 +259,13 @@ async def websocket(base: str, context: ssl.SSLContext, stop_file: str, totals: 
 
     url = "wss" + base.removeprefix("https") + "/ws/echo/"
     origin = base
-    connection = await websockets.connect(url, ssl=context, origin=origin)
+    began = time.monotonic()
+    try:
+        connection = await websockets.connect(url, ssl=context, origin=origin)
+    except (OSError, TimeoutError, websockets.WebSocketException) as error:
+        with totals.lock:
+            totals.fail(f"WebSocket: not opened, {time.monotonic() - began:.1f} s on: {refused(error)}")
+        return
     figures["opened"] += 1
     number = 0
     while True:
@@ -278,17 +284,19 @@ async def websocket(base: str, context: ssl.SSLContext, stop_file: str, totals: 
                 figures["closed_with_frame"] += 1
                 figures["close_codes"][str(closed.rcvd.code)] = figures["close_codes"].get(str(closed.rcvd.code), 0) + 1
             started = time.monotonic()
+            last = "none"
             while time.monotonic() - started < 60:
                 try:
                     connection = await websockets.connect(url, ssl=context, origin=origin)
                     await connection.send("reconnected")
                     await asyncio.wait_for(connection.recv(), 10)
                     break
-                except (TimeoutError, OSError, websockets.WebSocketException):
+                except (TimeoutError, OSError, websockets.WebSocketException) as error:
+                    last = refused(error)
                     await asyncio.sleep(0.1)
             else:
                 with totals.lock:
-                    totals.fail("WebSocket: no new connection within 60 s")
+                    totals.fail(f"WebSocket: no new connection within 60 s (the last attempt: {last})")
                 return
             waited = time.monotonic() - started
             figures["worst_reconnect_s"] = max(figures["worst_reconnect_s"], round(waited, 3))
@@ -303,6 +311,17 @@ async def websocket(base: str, context: ssl.SSLContext, stop_file: str, totals: 
             await connection.close()
             return
         await asyncio.sleep(0.5)
+
+
+def refused(error: BaseException) -> str:
+    """An error of a WebSocket client, with what answered a refused handshake (its status, ``Server`` header and
+    the start of its body): whether nginx or the server refused it, and why."""
+    response = getattr(error, "response", None)
+    if response is None:
+        return f"{type(error).__name__}: {error}"
+    server = response.headers.get("Server", "no Server header")
+    body = bytes(response.body or b"")[:300].decode(errors="replace")
+    return f"{type(error).__name__}: {error} (Server: {server}; body: {body!r})"
 
 
 def websockets_thread(base: str, context: ssl.SSLContext, stop_file: str, totals: Totals, count: int) -> None:

@@ -22,7 +22,11 @@ An open WebSocket gets uvicorn's close frame (1012) when the server stops,
 once no worker of the server has a request running
 (files/asgi_stack_drain.py), and the stop then waits for the client's own close frame (uvicorn's close
 timeout at most), as after the app's own close; what the client sends
-meanwhile is dropped, and so is what the app answers. uvicorn closed the
+meanwhile is dropped, and so is what the app answers. A handshake that the
+app has not answered yet when the stop begins (a consumer that looks up
+who connects before it accepts) is left to the app: uvicorn answered it
+500, which a browser shows as a failed connection; accepted, it is closed
+as an open one is. uvicorn closed the
 connection as soon as its frame had gone: a client that kept sending had
 messages unread then, the kernel reset the connection, and the close frame
 was lost with it (by hand on the demo host, 20 clients sending every half
@@ -158,6 +162,11 @@ def _close_handshake(protocol_class: type) -> None:
     send = protocol_class.send
 
     def shutdown_then_wait(self) -> None:
+        if self.handshake_initiated and not self.handshake_complete and not self.close_sent:
+            # The app has the handshake and has not answered yet: uvicorn would answer 500. The app answers it,
+            # and if it accepts, the WebSocket is closed as an open one is (send_unless_stopped).
+            self.asgi_stack_close_once_open = True
+            return
         if self.close_sent or not self.handshake_complete or self.initial_response is not None:
             shutdown(self)  # not open, or closing already: uvicorn's own
             return
@@ -183,6 +192,9 @@ def _close_handshake(protocol_class: type) -> None:
         if getattr(self, "asgi_stack_stopping", False) and not self.disconnected:
             return  # the app's answer to a message before the stop: the close frame has gone
         await send(self, message)
+        if message["type"] == "websocket.accept" and getattr(self, "asgi_stack_close_once_open", False):
+            self.asgi_stack_close_once_open = False
+            self.shutdown()
 
     protocol_class.shutdown = shutdown_then_wait
     protocol_class.send = send_unless_stopped
