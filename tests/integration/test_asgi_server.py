@@ -183,7 +183,12 @@ def test_server_logs_no_error_since_it_started(host):
 
 
 STOPPING_CLIENT = """
-import socket, subprocess, sys, time
+import json, socket, subprocess, sys, time
+
+# Imported before the timed part, so that the handshake leaves 0.6 s into the stop, within the stopping worker's
+# wait for a request on its way (1 s), however long the import takes on a loaded machine.
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import unix_connect
 
 request = b"GET /health/ HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n"
 client = socket.socket(socket.AF_UNIX)
@@ -210,10 +215,6 @@ if sys.argv[3] == "request":
     print(answer.split(b"\\r\\n\\r\\n")[0].decode())
     sys.exit()
 # A WebSocket handshake instead: what the client sees, as JSON.
-import json
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import unix_connect
-
 seen = {}
 try:
     ws = unix_connect(
