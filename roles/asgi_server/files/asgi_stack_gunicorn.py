@@ -55,6 +55,7 @@ class ASGIWorker(Worker, gasgi.ASGIWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.connections: weakref.WeakSet = weakref.WeakSet()
+        self.closing: asyncio.Task | None = None
 
     def load_wsgi(self):
         super().load_wsgi()
@@ -67,12 +68,23 @@ class ASGIWorker(Worker, gasgi.ASGIWorker):
         self.loop.call_soon(self.release_stops)
         super().run()
 
+    def handle_exit_signal(self):
+        super().handle_exit_signal()
+        # The stop's wait begins with the signal, not when gunicorn's loop next looks (once a second): told to
+        # stop together, a worker whose look came later had not yet said that its requests run, and the others
+        # closed their WebSockets under them (files/asgi_stack_drain.py).
+        self._begin_closing()
+
+    def _begin_closing(self):
+        if self.closing is None:
+            self.closing = self.loop.create_task(self._close_websockets())
+
     async def _shutdown(self):
-        closing = self.loop.create_task(self._close_websockets())
+        self._begin_closing()  # a stop without the signal: recycled after its maximum of requests
         try:
             await super()._shutdown()
         finally:
-            closing.cancel()
+            self.closing.cancel()
 
     def _requests_running(self) -> bool:
         """Whether a connection has an HTTP request under way (one that waits for its next request has none)."""
