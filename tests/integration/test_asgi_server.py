@@ -207,15 +207,25 @@ assert head.startswith(b"HTTP/1.1 200"), head
 started = time.monotonic()
 restarting = subprocess.Popen(["systemctl", "restart", sys.argv[2]])
 time.sleep(0.6)
+# What the client sees, as JSON: when the request or handshake left (seconds since the restart began), and
+# "unanswered" if the connection was closed under it.
+seen = {"sent_after_s": round(time.monotonic() - started, 2)}
 if sys.argv[3] == "request":
-    client.sendall(request)
     answer = b""
-    while chunk := client.recv(65536):
-        answer += chunk
-    print(answer.split(b"\\r\\n\\r\\n")[0].decode())
+    try:
+        client.sendall(request)
+        while chunk := client.recv(65536):
+            answer += chunk
+    except OSError as error:
+        seen["unanswered"] = repr(error)
+    if answer:
+        seen["head"] = answer.split(b"\\r\\n\\r\\n")[0].decode()
+    elif "unanswered" not in seen:
+        seen["unanswered"] = "closed with no answer"
+    restarting.wait()
+    print(json.dumps(seen))
     sys.exit()
-# A WebSocket handshake instead: what the client sees, as JSON.
-seen = {}
+# A WebSocket handshake instead.
 try:
     ws = unix_connect(
         uri="ws://localhost/ws/echo/", sock=client, origin="http://localhost", open_timeout=15,
@@ -223,6 +233,8 @@ try:
     )
 except InvalidStatus as refused:
     seen["refused"] = refused.response.status_code
+except (ConnectionClosed, OSError) as error:
+    seen["unanswered"] = repr(error.__cause__ or error)
 else:
     try:
         ws.send("on its way")
@@ -258,10 +270,12 @@ def test_a_stopping_server_answers_a_request_already_on_its_way(host):
     close" (hypercorn: by hand on Debian 13 beside 40 CPU-bound processes,
     5 of 6 runs; in a suite run on Debian 12): that attempt did not meet the
     moment under test, and is made again, up to ATTEMPTS times; if none
-    meets it, the test says so and is skipped. A request left unanswered
-    fails at once.
+    meets it, the test says so and is skipped. So is an attempt whose
+    client was held up past the second in which a stopping worker reads
+    (met_the_stop). A request left unanswered sooner fails at once.
     """
     for attempt in range(1, ATTEMPTS + 1):
+        host.run(f"systemctl reset-failed {SERVICE_NAMES}")
         result = run_client(host, "stopping_client", STOPPING_CLIENT, SOCKET, SERVICE, "request")
         # Back once every worker serves (the unit is active), which takes longer than the first worker does.
         deadline = time.monotonic() + 60
@@ -272,12 +286,39 @@ def test_a_stopping_server_answers_a_request_already_on_its_way(host):
             assert time.monotonic() < deadline, "the server did not come back"
             time.sleep(0.5)
         assert result.rc == 0, result.stdout + result.stderr
-        head = result.stdout.lower()
-        assert head.startswith("http/1.1 200"), result.stdout
+        seen = json.loads(result.stdout)
+        if not met_the_stop(seen):
+            print(f"[{KIND}] attempt {attempt}: the client was late: {seen}")
+            continue
+        head = seen["head"].lower()
+        assert head.startswith("http/1.1 200"), seen
         if "connection: close" in head:
             return
         print(f"[{KIND}] attempt {attempt}: the request was answered before the stop reached the worker")
-    pytest.skip(f"in each of {ATTEMPTS} attempts the stop reached the worker after the request (a loaded machine)")
+    pytest.skip(f"in none of {ATTEMPTS} attempts did the request reach the worker within its stop (a loaded machine)")
+
+
+# Seconds for which a stopping worker reads an idle connection on, waiting for a request on its way
+# (files/asgi_stack_uvicorn.py, GRACE; files/asgi_stack_proxy_fix.py, ON_ITS_WAY), from when its stop reaches it:
+# never before the restart began.
+ON_ITS_WAY_S = 1.0
+
+
+def met_the_stop(seen: dict) -> bool:
+    """Whether the stopping client's request or handshake reached the stopping worker, or came too late to.
+
+    A connection closed under it sooner than ON_ITS_WAY_S after the restart began fails: the worker was to read
+    on. Closed later, the client was late, held up on a loaded machine: that attempt did not meet the moment
+    under test. Debian 12's switching run failed twice in suite runs with what a late client gets (a broken pipe,
+    then websockets' "no close frame received or sent": a handshake sent 1.3 s into the stop, by hand, gets
+    exactly that), with no word of when it was sent; the client now says.
+    """
+    if "unanswered" not in seen:
+        return True
+    assert seen["sent_after_s"] >= ON_ITS_WAY_S, (
+        f"the server closed the connection under a request sent {seen['sent_after_s']} s into its stop: {seen}"
+    )
+    return False
 
 
 # Connections that the client below opens to an instance's socket before the instance's stop begins, and the
@@ -361,12 +402,17 @@ def test_a_websocket_handshake_on_its_way_to_a_stopping_server_does_not_hold_the
     files/asgi_stack_gunicorn.py). Without each of the three, on Debian 13, the WebSocket got no close frame and
     ended 15.7 s on, its worker's stop with it.
     """
-    host.run(f"systemctl reset-failed {SERVICE_NAMES}")
-    result = run_client(host, "stopping_client", STOPPING_CLIENT, SOCKET, SERVICE, "websocket")
-    assert result.rc == 0, result.stdout + result.stderr
-    seen = json.loads(result.stdout)
-    print(f"[{KIND}] a WebSocket handshake on its way to a stopping server: {seen}")
-    assert seen["echo_after"] == "after", seen
+    for attempt in range(1, ATTEMPTS + 1):
+        host.run(f"systemctl reset-failed {SERVICE_NAMES}")
+        result = run_client(host, "stopping_client", STOPPING_CLIENT, SOCKET, SERVICE, "websocket")
+        assert result.rc == 0, result.stdout + result.stderr
+        seen = json.loads(result.stdout)
+        print(f"[{KIND}] attempt {attempt}, a WebSocket handshake on its way to a stopping server: {seen}")
+        assert seen["echo_after"] == "after", seen
+        if met_the_stop(seen):
+            break
+    else:
+        pytest.skip(f"in each of {ATTEMPTS} attempts the client was late (a loaded machine)")
     if "refused" in seen:
         assert seen["refused"] != 101, seen
     else:
