@@ -181,6 +181,12 @@ use_mitogen() {
     return 2
   }
   export ANSIBLE_STRATEGY_PLUGINS="$mitogen/plugins/strategy" ANSIBLE_STRATEGY=mitogen_linear
+  # Each ansible-playbook run starts Mitogen afresh on the host (a Python that
+  # is then sent Mitogen's modules), within the connection's timeout, 10 s by
+  # default: on a test host under the busy load, beside another run, it once
+  # took longer, and the rollback playbook failed at its first task
+  # ("Connection timed out", unreachable; Debian 13, hypercorn).
+  export ANSIBLE_TIMEOUT=60
   export ASGI_STACK_STRATEGY_DEPRECATION="Use of strategy plugins not included in ansible.builtin are deprecated"
 }
 
