@@ -860,34 +860,42 @@ def stop_took_s(host, service: str) -> float:
 
 # Seconds the demo's app takes to load in the test below (DEMO_LOAD_DELAY).
 LOAD_DELAY_S = 4
-# Seconds within which a server that serves answers the health page: half
-# the app's load time, so that a server still loading the app cannot.
-SERVES_WITHIN_S = LOAD_DELAY_S / 2
 # Seconds into a start (restart --no-block) at which the test below restarts
 # the server again: its workers are loading the app.
 INTERRUPT_AFTER_S = 1.5
 
 
 @contextlib.contextmanager
-def starting_slowly(host, restart_after: str, environment: str, files: dict[str, str] | None = None):
-    """Within the block, the server starts with ``environment`` (a runtime drop-in's Environment=) and with
-    ``files`` written on the host; after it, both are gone and ``restart_after`` (services, as systemctl takes
-    them) is restarted without them."""
+def starting_slowly(
+    host, restart_after: str, environment: str, files: dict[str, str] | None = None, writable: str = ""
+):
+    """Within the block, the server starts with ``environment`` (a runtime drop-in's Environment=), with
+    ``files`` written on the host, and with the directory ``writable`` made for it to write in; after it, all
+    are gone and ``restart_after`` (services, as systemctl takes them) is restarted without them."""
     dropin = f"/run/systemd/system/{unit_files_of(KIND)[0]}.d"
-    files = {f"{dropin}/slow-start.conf": f"[Service]\nEnvironment={environment}\n", **(files or {})}
+    service = f"[Service]\nEnvironment={environment}\n" + (f"ReadWritePaths={writable}\n" if writable else "")
+    files = {f"{dropin}/slow-start.conf": service, **(files or {})}
+    if writable:
+        assert host.run(f"rm -rf {writable} && mkdir -m 1777 {writable}").rc == 0
     for path, text in files.items():
         assert host.run(f"mkdir -p {path.rsplit('/', 1)[0]} && printf '{text}' > {path}").rc == 0
     try:
         assert host.run("systemctl daemon-reload").rc == 0
         yield
     finally:
-        host.run(f"rm -rf {dropin} {' '.join(files)} && systemctl daemon-reload")
+        host.run(f"rm -rf {dropin} {' '.join(files)} {writable} && systemctl daemon-reload")
         assert host.run(f"systemctl restart {restart_after}").rc == 0
 
 
+# Where the demo's app, loaded slowly below, marks each process that has loaded it (DEMO_LOADED_DIR).
+LOADED_DIR = "/run/asgi-stack-test-loaded"
+
+
 def app_loading_slowly(host, restart_after: str):
-    """Within the block, the server's app takes LOAD_DELAY_S to load at each start (the demo's DEMO_LOAD_DELAY)."""
-    return starting_slowly(host, restart_after, f"DEMO_LOAD_DELAY={LOAD_DELAY_S}")
+    """Within the block, the server's app takes LOAD_DELAY_S to load at each start (the demo's DEMO_LOAD_DELAY),
+    and then marks its process in LOADED_DIR."""
+    environment = f"DEMO_LOAD_DELAY={LOAD_DELAY_S} DEMO_LOADED_DIR={LOADED_DIR}"
+    return starting_slowly(host, restart_after, environment, writable=LOADED_DIR)
 
 
 # A gunicorn configuration file whose post_fork hook (run in a new worker right after its fork, before the
@@ -923,6 +931,11 @@ def test_a_restart_while_the_server_starts_returns_once_it_serves(host):
     once every worker serves, files/asgi_stack_arbiter.py holds gunicorn's READY=1 until then, and
     hypercorn's first worker to load the app says so (files/asgi_stack_notify.py). daphne and granian listen
     on their socket only once the app is loaded, and their restart waits for it to answer.
+
+    Whether a process of each service had loaded the app when the restart returned is read from the marks that
+    the demo's app leaves (DEMO_LOADED_DIR), not from how soon the first answer comes: that was asked to come
+    within half the app's load time, and on a loaded machine took 2.8 s (hypercorn in Debian 12's switching
+    run, s62). The answers' times are printed.
     """
     if not TRAITS.get("ready_when_serving"):
         pytest.skip(f"systemd counts {KIND} started while it still loads the app (the README's table)")
@@ -933,15 +946,20 @@ def test_a_restart_while_the_server_starts_returns_once_it_serves(host):
         for socket in SOCKETS
     )
     starting = f"systemctl restart --no-block {SERVICE_NAMES} && sleep {INTERRUPT_AFTER_S} && "
-    # The restart, timed on the host, and the answers at once after it returns.
+    # The restart, timed on the host; as soon as it returns, the processes that have loaded the app (their marks)
+    # and each service's processes (ps names the unit of each); then the answers.
     restart = f"t0=$(date +%s%N) && systemctl restart {SERVICE_NAMES} && echo $(( $(date +%s%N) - t0 ))"
+    loaded = f"echo $(ls {LOADED_DIR}) && " + " && ".join(
+        f"echo $(ps -e -o pid=,unit= | awk '$2 == \"{service}\" {{ print $1 }}')" for service in SERVICES
+    )
     # systemd refuses a sixth start within 10 s: the restarts of the tests before count no more.
     host.run(f"systemctl reset-failed {SERVICE_NAMES}")
     with app_loading_slowly(host, restart_after=SERVICE_NAMES):
-        answers = host.run(f"{starting}{restart} && {first_answers}")
+        answers = host.run(f"{starting}{restart} && {loaded} && {first_answers}")
     assert answers.rc == 0, answers.stdout + answers.stderr
-    took_ns, *first = answers.stdout.split()
+    took_ns, marked, *processes, first = answers.stdout.splitlines()
     took = int(took_ns) / 1e9
+    print(f"[{KIND}] a restart while the server started: {took:.1f} s, then answers (status:seconds): {first}")
     assert took >= LOAD_DELAY_S, f"the restart returned after {took:.1f} s, before the app had loaded"
     # A restart whose stop waited out the graceful timeout takes that long and the start after it: 34.3 s
     # (hypercorn without its QUIC server's wake-up), 35 to 37 s (granian without its launcher). One that did not
@@ -950,10 +968,14 @@ def test_a_restart_while_the_server_starts_returns_once_it_serves(host):
     assert took < GRACEFUL_TIMEOUT_S, (
         f"the restart while the server started took {took:.1f} s; {what_systemd_and_the_server_said(host, took)}"
     )
-    for socket, answer in zip(SOCKETS, first, strict=True):
-        status, seconds = answer.split(":")
+    for service, pids in zip(SERVICES, processes, strict=True):
+        assert set(pids.split()) & set(marked.split()), (
+            f"when the restart returned, none of {service}'s processes ({pids}) had loaded the app "
+            f"(those that had: {marked or 'none'})"
+        )
+    for socket, answer in zip(SOCKETS, first.split(), strict=True):
+        status, _seconds = answer.split(":")
         assert status == "200", f"{socket} answered {status} after the restart"
-        assert float(seconds) < SERVES_WITHIN_S, f"{socket} answered {seconds} s after the restart had returned"
 
 
 # Seconds within which a worker that died is replaced; well under the

@@ -30,3 +30,8 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# And, for the same tests, a mark for each process that has loaded the app: a
+# file named after its process id in DEMO_LOADED_DIR.
+if os.environ.get("DEMO_LOADED_DIR"):
+    open(os.path.join(os.environ["DEMO_LOADED_DIR"], str(os.getpid())), "w").close()
