@@ -316,7 +316,8 @@ def met_the_stop(seen: dict) -> bool:
     if "unanswered" not in seen:
         return True
     assert seen["sent_after_s"] >= ON_ITS_WAY_S, (
-        f"the server closed the connection under a request sent {seen['sent_after_s']} s into its stop: {seen}"
+        f"the server closed the connection under a request or handshake sent {seen['sent_after_s']} s into its "
+        f"stop: {seen}"
     )
     return False
 
@@ -400,7 +401,8 @@ def test_a_websocket_handshake_on_its_way_to_a_stopping_server_does_not_hold_the
     (files/asgi_stack_uvicorn.py, _should_upgrade); hypercorn and gunicorn_asgi close it with 1001, their stops
     looking for WebSockets accepted since they began (files/asgi_stack_proxy_fix.py, StoppingTCPServer;
     files/asgi_stack_gunicorn.py). Without each of the three, on Debian 13, the WebSocket got no close frame and
-    ended 15.7 s on, its worker's stop with it.
+    ended 15.7 s on, its worker's stop with it. An attempt whose client was held up past the second in which a
+    stopping worker reads is made again, up to ATTEMPTS times (met_the_stop).
     """
     for attempt in range(1, ATTEMPTS + 1):
         host.run(f"systemctl reset-failed {SERVICE_NAMES}")
