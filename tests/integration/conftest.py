@@ -389,8 +389,10 @@ def assert_nothing_dropped(totals: dict, profile: str, stopped: tuple[str, ...] 
         # (loadgen.py's posts_upload: a short step on a slow host meets uploads too).
         assert totals.get("uploads", 0) > 0 and totals.get("streams", 0) > 0, f"no upload or no stream: {totals}"
         assert totals["streams_failed"] == 0, totals
-        # A WebSocket that closes gets a close frame and connects again; how
-        # long that takes is printed (worst_reconnect_s), not yet held to 2 s.
+        # A WebSocket that closes gets a close frame and connects again (loadgen.py fails the step if no new
+        # connection answers within 60 s). How long that takes is a time: printed (worst_reconnect_s, and over
+        # 2 s) and read by scripts/benchmark-deploys, not asserted, as a slower machine or the suite's other
+        # run on the same CPUs would fail it.
         sockets = totals["websockets"]
         assert sockets["opened"] == 8, totals
         assert sockets["open_at_end"] == 8, f"a WebSocket did not answer at the end: {totals}"

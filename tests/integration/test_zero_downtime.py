@@ -221,7 +221,16 @@ What keeps requests alive through a deploy, and what fails without it
   there too, in a suite run the switch step here had 65 requests answered
   502 (uvicorn, Debian 13; on a kept host 64 of 55,071, and a reconnect of
   12.3 s: its five workers, started together, were recycled together and
-  none accepted while they waited on each other);
+  none accepted while they waited on each other). It holds the lock while
+  its requests run all the same: without that (a recycled worker given no
+  time held nothing), tests/unit/test_stopping_lock.py's
+  test_a_worker_given_no_time_returns_at_once_and_holds_the_lock_until_its_requests_end
+  fails, and under the busy load, where uvicorn's workers recycle every few
+  seconds, the rollback across the switch in gunicorn_asgi's run (uvicorn
+  serving) had its WebSockets closed while a recycled worker's stream ran:
+  3 and 8 of 8 reconnects over 2 s (worst 2.14 and 3.80 s; a kept host, and
+  the three Debian 13 runs alone), against 0 of 8 in two runs with it on the
+  kept host (worst 0.84 and 0.65 s);
 - daphne's and granian's two instances, restarted in turn (the kinds
   table's instances): with one instance, test_restarting_the_server fails
   (daphne: 344 of 658 requests answered 502 through 5 restarts);

@@ -115,6 +115,38 @@ def test_a_worker_waits_no_longer_than_it_is_given(lock, other_worker):
     assert drain.nobody_holds(lock) is False, "the other worker's lock is its own"
 
 
+def test_a_worker_given_no_time_returns_at_once_and_holds_the_lock_until_its_requests_end(lock):
+    """A worker recycled after its maximum of requests closes its WebSockets at once (close_within gives it no time),
+    and its running requests still hold back the WebSockets of the others, whose server's stop waits for them."""
+    until = time.monotonic() + 1.0
+    seen_held = []
+
+    async def watch() -> float:
+        began = time.monotonic()
+        await drain.requests_done(lambda: time.monotonic() < until, drain.close_within(30, recycled=True), lock)
+        returned = time.monotonic() - began
+        await asyncio.sleep(0.5)
+        seen_held.append(not drain.nobody_holds(lock))
+        await asyncio.sleep(1.0)
+        seen_held.append(not drain.nobody_holds(lock))
+        return returned
+
+    assert asyncio.run(watch()) < 0.2
+    assert seen_held == [True, False], "held while its requests ran, then let go: " + repr(seen_held)
+
+
+def test_a_worker_out_of_time_holds_the_lock_until_its_requests_end(lock):
+    until = time.monotonic() + 1.0
+
+    async def watch() -> list[bool]:
+        await drain.requests_done(lambda: time.monotonic() < until, 0.4, lock)
+        seen = [not drain.nobody_holds(lock)]
+        await asyncio.sleep(1.0)
+        return [*seen, not drain.nobody_holds(lock)]
+
+    assert asyncio.run(watch()) == [True, False]
+
+
 def test_no_lock_to_be_had_closes_at_once(tmp_path):
     assert waited(lambda: True, 10, str(tmp_path / "no-such-directory" / "stopping.lock")) < 0.5
 

@@ -31,7 +31,10 @@ their maximum together. Held open there too, all five of uvicorn's workers
 once stopped together and none accepted for seconds while they waited on
 each other (a kind switch under the busy load, Debian 13: 64 requests
 answered 502 when the server was then stopped with connections waiting in
-its socket's backlog, and a WebSocket waited 12.3 s to connect again).
+its socket's backlog, and a WebSocket waited 12.3 s to connect again). It
+holds the lock while its requests run all the same, waiting for nobody:
+when the server stops meanwhile, its requests are among those the stop
+waits for.
 
 Used by the stops of files/asgi_stack_uvicorn.py (uvicorn and
 gunicorn_uvicorn), files/asgi_stack_gunicorn.py (gunicorn_asgi) and
@@ -79,30 +82,67 @@ def close_within(graceful_timeout: float | None, recycled: bool = False) -> floa
     return max(float(graceful_timeout) - MARGIN, 0.0)
 
 
+class _Hold:
+    """The shared lock, held while this worker has a request running."""
+
+    def __init__(self, running: Callable[[], bool], path: str) -> None:
+        self.running = running
+        self.path = path
+        self.descriptor: int | None = None
+
+    def update(self) -> bool:
+        """Takes the lock while this worker's requests run and drops it once they have ended; whether they run."""
+        if self.running():
+            if self.descriptor is None:
+                self.descriptor = _open(self.path)
+                fcntl.flock(self.descriptor, fcntl.LOCK_SH)
+            return True
+        self.release()
+        return False
+
+    def release(self) -> None:
+        if self.descriptor is not None:
+            os.close(self.descriptor)
+            self.descriptor = None
+
+
+# The holds kept on after requests_done returned, until their requests end.
+_holding: set[asyncio.Task] = set()
+
+
+async def _hold_on(hold: _Hold) -> None:
+    try:
+        while hold.update():
+            await asyncio.sleep(POLL)
+    except OSError:
+        pass
+    finally:
+        hold.release()
+
+
 async def requests_done(running: Callable[[], bool], within: float, path: str = LOCK_FILE) -> None:
     """Returns once neither this worker (``running``: whether it has a request running) nor any other worker of
-    the server has a request running, or ``within`` seconds on; holds the shared lock while this worker's run.
+    the server has a request running, or ``within`` seconds on; holds the shared lock while this worker's run,
+    to their end, after it returned too: the stops of the others wait for them (a worker recycled after its
+    maximum of requests, given no time, returns at once and holds the lock all the same; not held, the others'
+    WebSockets closed while its streams ran, and their clients' next connections waited for those, then for the
+    next server's start: 3 of 8 over 2 s in a rollback under the busy load, uvicorn, Debian 13).
 
     Call it once, when the worker's stop begins, then close the worker's WebSockets.
     """
     loop = asyncio.get_running_loop()
     began = loop.time()
-    held: int | None = None
+    hold = _Hold(running, path)
     try:
         while loop.time() - began < within:
-            if running():
-                if held is None:
-                    held = _open(path)
-                    fcntl.flock(held, fcntl.LOCK_SH)
-            else:
-                if held is not None:
-                    os.close(held)
-                    held = None
-                if loop.time() - began >= SETTLE and nobody_holds(path):
-                    return
+            if not hold.update() and loop.time() - began >= SETTLE and nobody_holds(path):
+                return
             await asyncio.sleep(POLL)
+        if hold.update():
+            task = loop.create_task(_hold_on(hold))
+            _holding.add(task)
+            task.add_done_callback(_holding.discard)
+            return
     except OSError:
-        return  # no lock to be had: the WebSockets close now, as the servers' own stops do
-    finally:
-        if held is not None:
-            os.close(held)
+        pass  # no lock to be had: the WebSockets close now, as the servers' own stops do
+    hold.release()
