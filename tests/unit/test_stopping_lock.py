@@ -147,6 +147,18 @@ def test_a_worker_out_of_time_holds_the_lock_until_its_requests_end(lock):
     assert asyncio.run(watch()) == [True, False]
 
 
+def test_a_cancelled_wait_lets_go_of_the_lock(lock):
+    async def cancelled() -> None:
+        waiting = asyncio.ensure_future(drain.requests_done(lambda: True, 10, lock))
+        await asyncio.sleep(0.3)
+        assert not drain.nobody_holds(lock)
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+
+    asyncio.run(cancelled())
+    assert drain.nobody_holds(lock), "the lock stayed held after the wait was cancelled"
+
+
 def test_no_lock_to_be_had_closes_at_once(tmp_path):
     assert waited(lambda: True, 10, str(tmp_path / "no-such-directory" / "stopping.lock")) < 0.5
 

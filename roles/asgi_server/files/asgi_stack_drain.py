@@ -133,6 +133,7 @@ async def requests_done(running: Callable[[], bool], within: float, path: str = 
     loop = asyncio.get_running_loop()
     began = loop.time()
     hold = _Hold(running, path)
+    handed_on = False
     try:
         while loop.time() - began < within:
             if not hold.update() and loop.time() - began >= SETTLE and nobody_holds(path):
@@ -142,7 +143,9 @@ async def requests_done(running: Callable[[], bool], within: float, path: str = 
             task = loop.create_task(_hold_on(hold))
             _holding.add(task)
             task.add_done_callback(_holding.discard)
-            return
+            handed_on = True
     except OSError:
-        pass  # no lock to be had: the WebSockets close now, as the servers' own stops do
-    hold.release()
+        return  # no lock to be had: the WebSockets close now, as the servers' own stops do
+    finally:
+        if not handed_on:
+            hold.release()  # a wait cancelled with it too
