@@ -228,9 +228,9 @@ What keeps requests alive through a deploy, and what fails without it
   fails, and under the busy load, where uvicorn's workers recycle every few
   seconds, the rollback across the switch in gunicorn_asgi's run (uvicorn
   serving) had its WebSockets closed while a recycled worker's stream ran:
-  3 and 8 of 8 reconnects over 2 s (worst 2.14 and 3.80 s; a kept host, and
-  the three Debian 13 runs alone), against 0 of 8 in two runs with it on the
-  kept host (worst 0.84 and 0.65 s);
+  3 of 42 and 8 of 22 reconnects over 2 s (worst 2.14 and 3.80 s; a kept
+  host, and the three Debian 13 runs alone), against 0 of 27 and 0 of 40 in
+  two runs with it on the kept host (worst 0.84 and 0.65 s);
 - daphne's and granian's two instances, restarted in turn (the kinds
   table's instances): with one instance, test_restarting_the_server fails
   (daphne: 344 of 658 requests answered 502 through 5 restarts);

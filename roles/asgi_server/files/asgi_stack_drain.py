@@ -126,7 +126,7 @@ async def requests_done(running: Callable[[], bool], within: float, path: str = 
     to their end, after it returned too: the stops of the others wait for them (a worker recycled after its
     maximum of requests, given no time, returns at once and holds the lock all the same; not held, the others'
     WebSockets closed while its streams ran, and their clients' next connections waited for those, then for the
-    next server's start: 3 of 8 over 2 s in a rollback under the busy load, uvicorn, Debian 13).
+    next server's start: 3 of 42 over 2 s in a rollback under the busy load, uvicorn, Debian 13).
 
     Call it once, when the worker's stop begins, then close the worker's WebSockets.
     """
