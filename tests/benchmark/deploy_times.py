@@ -295,18 +295,23 @@ def load_totals(rows: dict) -> dict[str, dict]:
     uploads, the streams cut short, the WebSockets reset, and their reconnections over 2 s and the worst."""
     totals: dict[str, dict] = {}
     for row in rows.values():
-        profile = totals.setdefault(row["profile"], {"steps": 0, "requests": 0, "failed": 0})
-        profile["steps"] += 1
-        profile["requests"] += row["requests"]
-        profile["failed"] += row["failures"]
+        added = {"steps": 1, "requests": row["requests"], "failed": row["failures"]}
         sockets = row.get("websockets")
         if sockets:
-            profile["uploads"] = profile.get("uploads", 0) + row.get("uploads", 0)
-            profile["streams cut short"] = profile.get("streams cut short", 0) + row.get("streams_failed", 0)
-            profile["WebSockets reset"] = profile.get("WebSockets reset", 0) + sockets["resets"]
             over = sockets["reconnects_over_2_s"]
-            profile["reconnections over 2 s"] = profile.get("reconnections over 2 s", 0) + over
-            profile["steps with one"] = profile.get("steps with one", 0) + (1 if over else 0)
+            added.update(
+                {
+                    "uploads": row.get("uploads", 0),
+                    "streams cut short": row.get("streams_failed", 0),
+                    "WebSockets reset": sockets["resets"],
+                    "reconnections over 2 s": over,
+                    "steps with one": 1 if over else 0,
+                }
+            )
+        profile = totals.setdefault(row["profile"], {})
+        for figure, value in added.items():
+            profile[figure] = profile.get(figure, 0) + value
+        if sockets:
             worst = max(profile.get("worst reconnection (s)", 0.0), sockets["worst_reconnect_s"])
             profile["worst reconnection (s)"] = worst
     return totals
