@@ -217,20 +217,28 @@ What keeps requests alive through a deploy, and what fails without it
   Without the lock that tells a worker of the others' running requests (a
   look that always found it free), the same test fails (2 of 2: only the
   WebSockets of the stream's own worker stayed open, 3 and 1 of 10). A
-  worker recycled after its maximum of requests holds nothing open: held
-  there too, in a suite run the switch step here had 65 requests answered
-  502 (uvicorn, Debian 13; on a kept host 64 of 55,071, and a reconnect of
-  12.3 s: its five workers, started together, were recycled together and
-  none accepted while they waited on each other). It holds the lock while
-  its requests run all the same: without that (a recycled worker given no
-  time held nothing), tests/unit/test_stopping_lock.py's
-  test_a_worker_given_no_time_returns_at_once_and_holds_the_lock_until_its_requests_end
+  worker recycled after its maximum of requests waits for no other worker:
+  waiting on each other, in a suite run the switch step here had 65
+  requests answered 502 (uvicorn, Debian 13; on a kept host 64 of 55,071,
+  and a reconnect of 12.3 s: its five workers, started together, were
+  recycled together and none accepted while they waited on each other);
+  tests/unit/test_stopping_lock.py's test_a_recycled_worker_waits_for_no_other_worker
+  fails when it does. It holds the lock while its requests run all the
+  same: without that (a recycled worker given no time held nothing),
+  tests/unit/test_stopping_lock.py's
+  test_a_recycled_worker_closes_its_websockets_once_its_own_requests_end_and_holds_the_lock_until_then
   fails, and under the busy load, where uvicorn's workers recycle every few
   seconds, the rollback across the switch in gunicorn_asgi's run (uvicorn
   serving) had its WebSockets closed while a recycled worker's stream ran:
   3 of 42 and 8 of 22 reconnects over 2 s (worst 2.14 and 3.80 s; a kept
   host, and the three Debian 13 runs alone), against 0 of 27 and 0 of 40 in
-  two runs with it on the kept host (worst 0.84 and 0.65 s);
+  two runs with it on the kept host (worst 0.84 and 0.65 s). And it closes
+  its own WebSockets once its requests have ended, not at once: at once,
+  the same unit test fails (it returned before its requests ended), and
+  this file's restart step, with the maximum of requests lowered to 150 on
+  a kept host so that a worker recycles every second or so, had 16 and 19
+  reconnects over 2 s (uvicorn), 29 and 22 (gunicorn_uvicorn), against none
+  in two runs each with it;
 - daphne's and granian's two instances, restarted in turn (the kinds
   table's instances): with one instance, test_restarting_the_server fails
   (daphne: 344 of 658 requests answered 502 through 5 restarts);

@@ -25,19 +25,26 @@ a request running holds the lock by then. Each waits at most until
 ``within`` seconds (the graceful timeout, less a margin) have passed, so
 that its WebSockets get their close frame before the server is killed.
 
-A worker recycled after its maximum of requests holds nothing open: its
-successor starts only once it has ended, and workers started together reach
-their maximum together. Held open there too, all five of uvicorn's workers
-once stopped together and none accepted for seconds while they waited on
-each other (a kind switch under the busy load, Debian 13: 64 requests
-answered 502 when the server was then stopped with connections waiting in
-its socket's backlog, and a WebSocket waited 12.3 s to connect again). It
-holds the lock while its requests run all the same, waiting for nobody:
+A worker recycled after its maximum of requests waits for its own requests
+only, then closes its WebSockets: its successor starts only once it has
+ended, and workers started together reach their maximum together. Waiting
+on each other there too, all five of uvicorn's workers once stopped
+together and none accepted for seconds (a kind switch under the busy load,
+Debian 13: 64 requests answered 502 when the server was then stopped with
+connections waiting in its socket's backlog, and a WebSocket waited 12.3 s
+to connect again). It holds the lock while its requests run all the same:
 when the server stops meanwhile, its requests are among those the stop
 waits for. Not held, the others' WebSockets closed while its streams ran,
 and their clients' next connections waited for those, then for the next
 server's start (a rollback under the busy load, uvicorn, Debian 13: 3 of 42
-reconnections over 2 s, none of 27 and 40 with it).
+reconnections over 2 s, none of 27 and 40 with it). Closed at once, as they
+were before, the recycled worker's own WebSockets met the same fate when a
+stop followed within its streams' time: their clients' next connections
+found no worker accepting and waited for the whole stop, then for the next
+server's start (five restarts under the busy load, uvicorn, Debian 13, its
+maximum lowered to 150 requests so that a worker is recycled every second
+or so: 16 of 107 and 19 of 104 reconnections over 2 s; closed after its own
+requests, none of 47 and 55).
 
 Used by the stops of files/asgi_stack_uvicorn.py (uvicorn and
 gunicorn_uvicorn), files/asgi_stack_gunicorn.py (gunicorn_asgi) and
@@ -77,10 +84,9 @@ def nobody_holds(path: str = LOCK_FILE) -> bool:
     return True
 
 
-def close_within(graceful_timeout: float | None, recycled: bool = False) -> float:
-    """Seconds a stopping worker may keep its WebSockets open: the graceful timeout less MARGIN (0 for none), and 0
-    for a worker ``recycled`` after its maximum of requests (see above)."""
-    if recycled or not graceful_timeout:
+def close_within(graceful_timeout: float | None) -> float:
+    """Seconds a stopping worker may keep its WebSockets open: the graceful timeout less MARGIN (0 for none)."""
+    if not graceful_timeout:
         return 0.0
     return max(float(graceful_timeout) - MARGIN, 0.0)
 
@@ -123,10 +129,13 @@ async def _hold_on(hold: _Hold) -> None:
         hold.release()
 
 
-async def requests_done(running: Callable[[], bool], within: float, path: str = LOCK_FILE) -> None:
+async def requests_done(
+    running: Callable[[], bool], within: float, path: str = LOCK_FILE, *, recycled: bool = False
+) -> None:
     """Returns once neither this worker (``running``: whether it has a request running) nor any other worker of
     the server has a request running, or ``within`` seconds on; holds the shared lock while this worker's run,
-    to their end, after it returned too (a recycled worker, given no time, included: see the module's docstring).
+    to their end, after it returned too. A worker ``recycled`` after its maximum of requests waits for its own
+    requests only (see the module's docstring).
 
     Call it once, when the worker's stop begins, then close the worker's WebSockets.
     """
@@ -136,7 +145,7 @@ async def requests_done(running: Callable[[], bool], within: float, path: str = 
     handed_on = False
     try:
         while loop.time() - began < within:
-            if not hold.update() and loop.time() - began >= SETTLE and nobody_holds(path):
+            if not hold.update() and (recycled or (loop.time() - began >= SETTLE and nobody_holds(path))):
                 return
             await asyncio.sleep(POLL)
         if hold.update():

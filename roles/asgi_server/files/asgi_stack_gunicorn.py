@@ -96,7 +96,7 @@ class ASGIWorker(Worker, gasgi.ASGIWorker):
     async def _close_websockets(self):
         # Open, and served, until no worker has a request running (files/asgi_stack_drain.py).
         recycled = self.nr >= self.max_requests
-        await requests_done(self._requests_running, close_within(self.cfg.graceful_timeout, recycled))
+        await requests_done(self._requests_running, close_within(self.cfg.graceful_timeout), recycled=recycled)
         while True:
             for connection in list(self.connections):
                 websocket = connection._websocket

@@ -137,8 +137,8 @@ class StoppingTCPServer(TCPServer):
         if not _requests_done:
             limit = self.context.max_requests
             recycled = limit is not None and self.context.requests > limit
-            within = close_within(self.config.graceful_timeout, recycled)
-            _requests_done.append(asyncio.ensure_future(requests_done(_requests_running, within)))
+            within = close_within(self.config.graceful_timeout)
+            _requests_done.append(asyncio.ensure_future(requests_done(_requests_running, within, recycled=recycled)))
         await asyncio.shield(_requests_done[0])
         closed: set[int] = set()
         while True:

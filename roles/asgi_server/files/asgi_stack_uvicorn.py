@@ -148,8 +148,10 @@ async def _shutdown(self, sockets=None) -> None:
     connections = self.server_state.connections
     limit = self.config.limit_max_requests
     recycled = limit is not None and self.server_state.total_requests >= limit
-    within = close_within(self.config.timeout_graceful_shutdown, recycled)
-    _requests_done = asyncio.ensure_future(requests_done(lambda: _requests_running(connections), within))
+    within = close_within(self.config.timeout_graceful_shutdown)
+    _requests_done = asyncio.ensure_future(
+        requests_done(lambda: _requests_running(connections), within, recycled=recycled)
+    )
     await _server_shutdown(self, sockets=sockets)
 
 
