@@ -266,6 +266,16 @@ What keeps requests alive through a deploy, and what fails without it
   fails (daphne to hypercorn: 6 of 2852 requests found no nginx listening);
   test_acme.py::test_forced_renewal_swaps_the_certificate_without_downtime
   checks the renewal's reload (nginx's main process stays, no request fails);
+- the old kind removed only once nginx has moved to the new one (deploy's
+  main.yml for a deploy, roll_back.yml for a rollback): the rollback
+  playbook with a kind other than the one serving removed the one serving
+  first, and nginx answered every request 502 until the next deploy (by
+  hand on a kept Debian 13 host, gunicorn_asgi serving, rolled back with
+  gunicorn_uvicorn: the rollback failed, "answered 502"); without it,
+  test_rollback_to_a_named_release_with_another_kind fails (kept Debian 13
+  host, hypercorn serving, daphne named: 406,436 of 411,489 requests
+  failed, no WebSocket open at the end, the rollback failed its health
+  check; with it 0 of 6,684);
 - the health gate (deploy's health_gate.yml): with its verdict forced to
   healthy, test_a_broken_release_never_stays_live[health_500] fails (the
   deploy succeeds and the release that answers 500 stays live);
@@ -532,13 +542,18 @@ def test_rollback_playbook_returns_to_the_previous_release(host):
 # test_rollback_playbook_returns_to_the_previous_release, which every kind runs.
 @deploys
 @with_one_kind("daphne")
-def test_rollback_to_a_named_release(host):
-    named = release_of(host, f"{APP_HOME}/previous")
-    with under_load(host, "roll back to a named release") as totals:
+def test_rollback_to_a_named_release_with_another_kind(host):
+    """Back to a named release with the kind the inventory names (this run's, from before the switch), not the
+    one serving: the rollback moves nginx to it before the one serving goes, as a deploy does."""
+    named, before = release_of(host, f"{APP_HOME}/previous"), serving()["asgi_server_kind"]
+    DEPLOYED["asgi_server_kind"] = KIND
+    with under_load(host, f"roll back to a named release, from {before} to {KIND}") as totals:
         result = run_playbook("rollback.yml", {**serving(), "django_app_rollback_release": named})
     assert result.returncode == 0, output_of(result)[-3000:]
     assert release_of(host) == named
-    assert_nothing_dropped(totals, PROFILE, stopped=(serving()["asgi_server_kind"],))
+    units = host.check_output("ls /etc/systemd/system").split()
+    assert sorted(unit for unit in units if unit.startswith(f"{APP}-")) == sorted(unit_files_of(KIND))
+    assert_nothing_dropped(totals, PROFILE, stopped=(before, KIND))
 
 
 @deploys
