@@ -274,8 +274,13 @@ def print_load(current: dict, previous: dict) -> None:
         if not row:
             return "-"
         sockets = row.get("websockets")
+        recycling = (sockets or {}).get("after_recycling")
         reconnect = (
             f", reconnect {sockets['worst_reconnect_s']} ({sockets['reconnects_over_2_s']} over 2 s)" if sockets else ""
+        ) + (
+            f", after recycling {recycling['worst_reconnect_s']} ({recycling['reconnects_over_2_s']} over 2 s)"
+            if recycling and recycling["reconnects"]
+            else ""
         )
         return (
             f"{row['requests']} req, {row['failures']} failed, p99 {row['latency_p99_s']}, max {row['latency_max_s']}"
@@ -292,11 +297,13 @@ def print_load(current: dict, previous: dict) -> None:
 
 def load_totals(rows: dict) -> dict[str, dict]:
     """Each load profile's totals over a suite run's steps: steps, requests, failed; for the busy load also the
-    uploads, the streams cut short, the WebSockets reset, and their reconnections over 2 s and the worst."""
+    uploads, the streams cut short, the WebSockets reset, and their reconnections over 2 s and the worst, then
+    apart those after a recycled worker's close frame (loadgen.py's after_recycling)."""
     totals: dict[str, dict] = {}
     for row in rows.values():
         added = {"steps": 1, "requests": row["requests"], "failed": row["failures"]}
         sockets = row.get("websockets")
+        recycling = (sockets or {}).get("after_recycling", {})
         if sockets:
             over = sockets["reconnects_over_2_s"]
             added.update(
@@ -306,6 +313,8 @@ def load_totals(rows: dict) -> dict[str, dict]:
                     "WebSockets reset": sockets["resets"],
                     "reconnections over 2 s": over,
                     "steps with one": 1 if over else 0,
+                    "after a recycled worker's close, reconnections": recycling.get("reconnects", 0),
+                    "of those over 2 s": recycling.get("reconnects_over_2_s", 0),
                 }
             )
         profile = totals.setdefault(row["profile"], {})
@@ -314,6 +323,8 @@ def load_totals(rows: dict) -> dict[str, dict]:
         if sockets:
             worst = max(profile.get("worst reconnection (s)", 0.0), sockets["worst_reconnect_s"])
             profile["worst reconnection (s)"] = worst
+            worst = max(profile.get("worst after recycling (s)", 0.0), recycling.get("worst_reconnect_s", 0.0))
+            profile["worst after recycling (s)"] = worst
     return totals
 
 

@@ -358,7 +358,9 @@ def report(step: str, totals: dict, profile: str) -> None:
         + (
             f" WebSockets: {sockets['opened']} opened, {sockets['open_at_end']} open at the end,"
             f" {sockets['closed_with_frame']} closed with a frame {sockets['close_codes']}, {sockets['resets']} reset,"
-            f" worst reconnect {sockets['worst_reconnect_s']} s ({sockets['reconnects_over_2_s']} over 2 s);"
+            f" worst reconnect {sockets['worst_reconnect_s']} s ({sockets['reconnects_over_2_s']} over 2 s),"
+            f" after a recycled worker's close {sockets['after_recycling']['worst_reconnect_s']} s"
+            f" ({sockets['after_recycling']['reconnects_over_2_s']} over 2 s);"
             if sockets
             else ""
         )

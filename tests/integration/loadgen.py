@@ -26,7 +26,10 @@ busy: a busy site, as many requests as the host answers:
   every 0.5 s and waiting for its echo. One that closes must have received
   a close frame (not a reset); its client connects again at once, and the
   time until a new connection answers is measured (those over 2 s are
-  counted); each answers once more at the end.
+  counted); each answers once more at the end. A close frame whose reason
+  says that a worker was recycled after its maximum of requests
+  (RECYCLED_REASON) is the recycling's, not the step's: the reconnections
+  after those are counted apart (``after_recycling``).
 
 A request counts as failed when it gets no answer or a status other than
 2xx. As browsers and HTTP libraries do (RFC 9112, 9.3.1), a request whose
@@ -56,6 +59,9 @@ BUSY_CLIENTS = 64
 UPLOAD_EVERY = 25
 STREAM_SECONDS = 3
 RECONNECT_WITHIN_S = 2.0
+# The reason of a recycled worker's close frames: roles/asgi_server/files/asgi_stack_drain.py's RECYCLED_REASON
+# (tests/unit/test_loadgen.py checks that they agree; this file runs alone in the test host).
+RECYCLED_REASON = "worker recycled"
 SAMPLES = 5
 LIGHT_PAUSE_S = 0.05
 # A static file of the demo project, served by nginx.
@@ -276,6 +282,7 @@ async def websocket(base: str, context: ssl.SSLContext, stop_file: str, totals: 
             if echo != f"message {number}":
                 raise RuntimeError(f"echo {echo!r} for message {number}")
         except websockets.ConnectionClosed as closed:
+            recycled = closed.rcvd is not None and closed.rcvd.reason == RECYCLED_REASON
             if closed.rcvd is None:
                 figures["resets"] += 1
                 with totals.lock:
@@ -298,9 +305,7 @@ async def websocket(base: str, context: ssl.SSLContext, stop_file: str, totals: 
                 with totals.lock:
                     totals.fail(f"WebSocket: no new connection within 60 s (the last attempt: {last})")
                 return
-            waited = time.monotonic() - started
-            figures["worst_reconnect_s"] = max(figures["worst_reconnect_s"], round(waited, 3))
-            figures["reconnects_over_2_s"] += 1 if waited > RECONNECT_WITHIN_S else 0
+            count_reconnection(figures["after_recycling"] if recycled else figures, time.monotonic() - started)
             continue
         except (TimeoutError, OSError, RuntimeError) as error:
             with totals.lock:
@@ -311,6 +316,20 @@ async def websocket(base: str, context: ssl.SSLContext, stop_file: str, totals: 
             await connection.close()
             return
         await asyncio.sleep(0.5)
+
+
+def count_reconnection(figures: dict, waited: float) -> None:
+    """Counts a reconnection that took ``waited`` seconds into ``figures``."""
+    figures["reconnects"] += 1
+    figures["worst_reconnect_s"] = max(figures["worst_reconnect_s"], round(waited, 3))
+    figures["reconnects_over_2_s"] += 1 if waited > RECONNECT_WITHIN_S else 0
+
+
+def reconnection_figures() -> dict:
+    """The figures of a step's WebSockets' reconnections: those after a stop's close frame (or a reset), and apart
+    (``after_recycling``) those after a recycled worker's."""
+    counted = {"reconnects": 0, "worst_reconnect_s": 0.0, "reconnects_over_2_s": 0}
+    return {**counted, "after_recycling": dict(counted)}
 
 
 def refused(error: BaseException) -> str:
@@ -326,7 +345,7 @@ def refused(error: BaseException) -> str:
 
 def websockets_thread(base: str, context: ssl.SSLContext, stop_file: str, totals: Totals, count: int) -> None:
     figures = {"opened": 0, "open_at_end": 0, "closed_with_frame": 0, "close_codes": {}, "resets": 0}
-    figures.update(worst_reconnect_s=0.0, reconnects_over_2_s=0)
+    figures.update(reconnection_figures())
     totals.figures["websockets"] = figures
 
     async def all_of_them() -> None:

@@ -125,3 +125,26 @@ def test_busy_clients_post_every_25th_request_and_some_post_first():
         turns = [sent for sent in range(1, 101) if loadgen.posts_upload(number, sent)]
         assert turns == list(range(turns[0], 101, loadgen.UPLOAD_EVERY)), turns
         assert turns[0] <= loadgen.UPLOAD_EVERY, turns
+
+
+def test_the_recycled_workers_close_reason_is_the_one_the_servers_send():
+    drain_file = SCRIPT.parents[2] / "roles" / "asgi_server" / "files" / "asgi_stack_drain.py"
+    drain_spec = importlib.util.spec_from_file_location("asgi_stack_drain", drain_file)
+    drain = importlib.util.module_from_spec(drain_spec)
+    drain_spec.loader.exec_module(drain)
+    assert loadgen.RECYCLED_REASON == drain.RECYCLED_REASON
+    assert drain.close_reason(True, "server stopping") == loadgen.RECYCLED_REASON
+    assert drain.close_reason(False, "server stopping") == "server stopping"
+
+
+def test_reconnections_after_a_recycled_workers_close_are_counted_apart():
+    figures = loadgen.reconnection_figures()
+    loadgen.count_reconnection(figures, 0.4)
+    loadgen.count_reconnection(figures["after_recycling"], 4.3)
+    loadgen.count_reconnection(figures["after_recycling"], 0.2)
+    assert figures == {
+        "reconnects": 1,
+        "worst_reconnect_s": 0.4,
+        "reconnects_over_2_s": 0,
+        "after_recycling": {"reconnects": 2, "worst_reconnect_s": 4.3, "reconnects_over_2_s": 1},
+    }

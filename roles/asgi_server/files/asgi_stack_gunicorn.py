@@ -31,7 +31,7 @@ import asyncio
 import weakref
 
 from asgi_stack_arbiter import Worker
-from asgi_stack_drain import close_within, requests_done
+from asgi_stack_drain import close_reason, close_within, requests_done
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.asgi.websocket import CLOSE_GOING_AWAY
 from gunicorn.workers import gasgi
@@ -97,13 +97,14 @@ class ASGIWorker(Worker, gasgi.ASGIWorker):
         # Open, and served, until no worker has a request running (files/asgi_stack_drain.py).
         recycled = self.nr >= self.max_requests
         await requests_done(self._requests_running, close_within(self.cfg.graceful_timeout), recycled=recycled)
+        reason = close_reason(recycled, "server stopping")
         while True:
             for connection in list(self.connections):
                 websocket = connection._websocket
                 if websocket is None or not websocket.accepted or websocket._close_sent:
                     continue
                 try:
-                    await websocket._send_close(CLOSE_GOING_AWAY, "server stopping")
+                    await websocket._send_close(CLOSE_GOING_AWAY, reason)
                 except Exception:  # one connection's failure stops no other's close
                     self.log.exception("Could not close a WebSocket while stopping")
             await asyncio.sleep(POLL)

@@ -52,7 +52,7 @@ import h2.settings
 import hypercorn.asyncio.run
 import hypercorn.config
 import hypercorn.protocol
-from asgi_stack_drain import close_within, requests_done
+from asgi_stack_drain import close_reason, close_within, requests_done
 from asgi_stack_notify import notify_ready
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.udp_server import UDPServer
@@ -105,6 +105,8 @@ _connections: set[asyncio.Task] = set()
 # the worker stops, done when no worker has one running (files/asgi_stack_drain.py).
 _tcp_servers: set[TCPServer] = set()
 _requests_done: list[asyncio.Future] = []
+# The reason the worker's close frames give: a stop's, or a recycled worker's (files/asgi_stack_drain.py).
+_close_reasons: list[str] = []
 # Each of this worker's servers, closed once every connection it accepted has
 # ended, those still in their TLS handshake included.
 _servers_closed: list[asyncio.Future] = []
@@ -139,6 +141,7 @@ class StoppingTCPServer(TCPServer):
             recycled = limit is not None and self.context.requests > limit
             within = close_within(self.config.graceful_timeout)
             _requests_done.append(asyncio.ensure_future(requests_done(_requests_running, within, recycled=recycled)))
+            _close_reasons.append(close_reason(recycled, "server restarting"))
         await asyncio.shield(_requests_done[0])
         closed: set[int] = set()
         while True:
@@ -151,7 +154,7 @@ class StoppingTCPServer(TCPServer):
                     closed.add(id(stream))
                     # From now on the app's messages are dropped (app_send, below), not this one.
                     stream.asgi_stack_closed_on_stop = True
-                    await _app_send(stream, {"type": "websocket.close", "code": 1001, "reason": "server restarting"})
+                    await _app_send(stream, {"type": "websocket.close", "code": 1001, "reason": _close_reasons[0]})
             await asyncio.sleep(WAKE_EVERY)
 
     async def _idle_timeout(self) -> None:

@@ -71,7 +71,7 @@ import pickle
 import sys
 from multiprocessing.connection import wait
 
-from asgi_stack_drain import close_within, requests_done
+from asgi_stack_drain import close_reason, close_within, requests_done
 from uvicorn.protocols.http import h11_impl, httptools_impl
 from uvicorn.server import Server as _Server
 from uvicorn.supervisors import multiprocess
@@ -130,6 +130,8 @@ STOP_CODE = 1012
 # Done once no worker of the server has an HTTP request running, after this worker's stop began
 # (files/asgi_stack_drain.py): its WebSockets close then.
 _requests_done: asyncio.Future | None = None
+# The reason its close frames give: none for a stop, as uvicorn's own; another for a recycled worker.
+_close_reason = ""
 
 
 def _requests_running(connections) -> bool:
@@ -144,10 +146,11 @@ _server_shutdown = _Server.shutdown
 
 
 async def _shutdown(self, sockets=None) -> None:
-    global _requests_done  # one server per worker process
+    global _requests_done, _close_reason  # one server per worker process
     connections = self.server_state.connections
     limit = self.config.limit_max_requests
     recycled = limit is not None and self.server_state.total_requests >= limit
+    _close_reason = close_reason(recycled, "")
     within = close_within(self.config.timeout_graceful_shutdown)
     _requests_done = asyncio.ensure_future(
         requests_done(lambda: _requests_running(connections), within, recycled=recycled)
@@ -179,7 +182,7 @@ def _close_handshake(protocol_class: type) -> None:
         self.stop_keepalive()
         self.asgi_stack_stopping = True
         self.queue.put_nowait({"type": "websocket.disconnect", "code": STOP_CODE})
-        self.conn.send_close(STOP_CODE)
+        self.conn.send_close(STOP_CODE, _close_reason)
         self.transport.write(b"".join(self.conn.data_to_send()))
         # As after the app's own close: messages that come meanwhile are dropped,
         # the client's close frame closes the connection (handle_close), or the
