@@ -187,7 +187,7 @@ import json, socket, subprocess, sys, time
 
 # Imported before the timed part, so that the handshake leaves 0.6 s into the stop, within the stopping worker's
 # wait for a request on its way (1 s), however long the import takes on a loaded machine.
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 from websockets.sync.client import unix_connect
 
 request = b"GET /health/ HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n"
@@ -233,7 +233,8 @@ try:
     )
 except InvalidStatus as refused:
     seen["refused"] = refused.response.status_code
-except (ConnectionClosed, OSError) as error:
+except (ConnectionClosed, InvalidMessage, OSError) as error:
+    # InvalidMessage: the connection closed before an answer's status line (a late client's lot too).
     seen["unanswered"] = repr(error.__cause__ or error)
 else:
     try:
@@ -311,7 +312,9 @@ def met_the_stop(seen: dict) -> bool:
     on. Closed later, the client was late, held up on a loaded machine: that attempt did not meet the moment
     under test. Debian 12's switching run failed twice in suite runs with what a late client gets (a broken pipe,
     then websockets' "no close frame received or sent": a handshake sent 1.3 s into the stop, by hand, gets
-    exactly that), with no word of when it was sent; the client now says.
+    exactly that), with no word of when it was sent; the client now says. A third time (s69, hypercorn) the
+    client's handshake met the closed connection before any status line (websockets' InvalidMessage), which
+    the client did not take for an unanswered one and ended with a traceback, again with no word of when.
     """
     if "unanswered" not in seen:
         return True
