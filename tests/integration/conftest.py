@@ -91,7 +91,7 @@ SOCKET = SOCKETS[0]
 # In the test inventory a kind that can terminate TLS itself (hypercorn) does
 # (asgi_server_tls), as the app's group, which therefore reads the key.
 SERVER_TLS = TRAITS.get("tls", False)
-# And HTTP/3 on the same port, with one worker, but where tests/run-scenario
+# And HTTP/3 on the same port (one of its workers reads QUIC), but where tests/run-scenario
 # says the host's curl cannot test it (ASGI_STACK_SERVER_HTTP3).
 SERVER_HTTP3 = SERVER_TLS and os.environ.get("ASGI_STACK_SERVER_HTTP3", "true") == "true"
 # The host's TLS ports: nginx's, and the server's own where it terminates TLS.

@@ -12,7 +12,6 @@ from conftest import (
     KIND,
     KINDS,
     ROOT,
-    SERVER_HTTP3,
     SERVICE,
     SERVICES,
     SOCKET,
@@ -85,8 +84,6 @@ def test_workers_default_per_kind(host, main_pid):
     workers = len(server_processes(host, main_pid)) - 1
     if not TRAITS["workers"]:
         assert workers == 0, f"{KIND} runs one process"
-    elif SERVER_HTTP3:
-        assert workers == 1, "hypercorn serving QUIC runs one worker"
     else:
         # Two per CPU and one, shared out among the kind's instances (granian's two), rounded up.
         assert workers == -(-(2 * int(host.check_output("nproc")) + 1) // TRAITS.get("instances", 1))

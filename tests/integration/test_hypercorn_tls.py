@@ -4,18 +4,22 @@ In the test inventory hypercorn serves nginx's socket and also its own TLS
 port (asgi_server_tls), with the certificate the certificates role made.
 """
 
+import json
 import time
 
 import pytest
 from conftest import (
     CA_FILE,
     CURRENT,
+    ORIGIN,
     SERVER_HTTP3,
     SERVER_TLS,
     SERVICE,
+    TLS_DIR,
     UNIT,
     curl,
     curl_json,
+    current_main_pid,
     sslyze,
     tls_1_2,
 )
@@ -85,6 +89,62 @@ def test_each_new_http3_connection_straight_to_hypercorn_is_answered(host):
     answers = result.stdout.split()
     assert result.rc == 0, f"request {len(answers) // 2 + 1} of 20 unanswered: {result.stderr.strip()}"
     assert answers == ["200", "3"] * 20, result.stdout
+
+
+def test_one_of_several_workers_answers_every_http3_connection(host, main_pid):
+    """Twenty QUIC connections straight to hypercorn, each answered, all by the same one of its workers.
+
+    hypercorn gives every worker the UDP socket; one of them reads it, the first to claim the QUIC lock
+    (files/asgi_stack_proxy_fix.py), so that hypercorn serving HTTP/3 runs its default workers. Workers that
+    each read it took each a part of every connection's datagrams (which is why HTTP/3 ran one worker before).
+    """
+    skip_without_http3(host)
+    workers = {
+        int(line.split()[0])
+        for line in host.check_output(f"ps -o pid=,args= --ppid {main_pid}").splitlines()
+        if "resource_tracker" not in line
+    }
+    assert len(workers) > 1, f"hypercorn serving HTTP/3 runs {len(workers)} worker(s)"
+    one = f"curl -sS --cacert {CA_FILE} --http3-only --max-time 5 {DIRECT}/health/"
+    result = host.run(f"for i in $(seq 20); do {one} || exit 1; echo; done")
+    answers = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert result.rc == 0, f"request {len(answers) + 1} of 20 unanswered: {result.stderr.strip()}"
+    pids = {answer["pid"] for answer in answers}
+    assert len(pids) == 1 and pids <= workers, f"answered by {pids}, workers {workers}"
+
+
+def test_a_worker_that_cannot_read_the_key_serves_nginx_and_the_server_goes_on(host, main_pid):
+    """A worker started while the server serves, which can no longer read the key, serves nginx's socket only.
+
+    What a kind switch away from hypercorn does: the key's group (certificates_key_group) narrows before the old
+    server stops. Its next worker then failed on the key, and hypercorn's main process ended the server with it,
+    under the requests it served (files/asgi_stack_proxy_fix.py). Here a worker is replaced (SIGTERM: a graceful
+    stop, after which the main process starts another) while the app cannot read the key.
+    """
+    key = f"{TLS_DIR}/privkey.pem"
+    group = host.file(key).group
+    workers = host.check_output(f"pgrep -P {main_pid} -f spawn_main").split()
+    since = host.check_output("date +%s")
+    try:
+        host.check_output(f"chgrp root {key}")
+        host.check_output(f"kill -TERM {workers[0]}")
+        for _ in range(100):
+            now = set(host.check_output(f"pgrep -P {main_pid} -f spawn_main").split())
+            if len(now) == len(workers) and workers[0] not in now:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"no worker took the place of {workers[0]}: {now}")
+        time.sleep(2)  # the new worker's start
+        assert current_main_pid(host) == main_pid, "the server ended with its worker"
+        said = host.check_output(f"journalctl -u {SERVICE} --since @{since} -o cat")
+        assert "serves nginx's socket only: it cannot read the certificate or key" in said, said[-2000:]
+        one = f"curl -sS --cacert {CA_FILE} -o /dev/null -w '%{{http_code}} ' {ORIGIN}/whoami/"
+        answers = host.check_output(f"for i in $(seq 20); do {one}; done")
+        assert answers.split() == ["200"] * 20, answers
+    finally:
+        host.check_output(f"chgrp {group} {key}")
+        assert host.run(f"systemctl restart {SERVICE}").rc == 0
 
 
 def test_direct_clients_cannot_spoof_proxy_headers(host):

@@ -62,15 +62,6 @@ CASES = {
         {"asgi_server_kind": "uvicorn", "asgi_server_tls": True},
         ["asgi_server_tls", "only hypercorn", "'uvicorn'"],
     ),
-    "quic_with_workers": (
-        {
-            "asgi_server_kind": "hypercorn",
-            "asgi_server_tls": True,
-            "asgi_server_tls_http3": True,
-            "asgi_server_workers": 3,
-        },
-        ["asgi_server_workers", "must run one worker", "asgi_server_tls_http3"],
-    ),
     "tls_port_taken_by_nginx": (
         {"asgi_server_kind": "hypercorn", "asgi_server_tls": True, "asgi_server_tls_port": 443},
         ["asgi_server_tls_port", "differ from nginx's ports"],

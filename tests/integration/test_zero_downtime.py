@@ -111,6 +111,15 @@ What keeps requests alive through a deploy, and what fails without it
   loop on port 8443 through `systemctl reload`s 1.5 s apart), 5 of 2,113
   requests failed in 40 reloads ("Send failure: Broken pipe"), and the acme
   scenario's forced renewal met one in CI; with it 0 of 6,567 in 120;
+- hypercorn's worker that can no longer read the certificate or key,
+  started while the server serves, serving nginx's socket only
+  (files/asgi_stack_proxy_fix.py, worker_serve; a kind switch away from
+  hypercorn narrows the key's group before the old server stops): without
+  it, test_hypercorn_tls.py::test_a_worker_that_cannot_read_the_key_serves_nginx_and_the_server_goes_on
+  fails (the server ended with its worker), and the switch to granian
+  under the busy load failed 68 of 19,027 and 68 of 22,341 requests (502),
+  4 streams cut short each time (Debian 13, hypercorn's five workers
+  recycled every 1000 requests); with it 0 of 25,551;
 - a reload that returns once the old workers are gone (asgi_server's
   files/asgi-stack-server-signal as every reloading kind's ExecReload):
   with `kill -HUP` instead,

@@ -3,6 +3,7 @@
 import asyncio
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import time
@@ -188,3 +189,45 @@ def test_the_lock_file_is_the_units_own_and_its_users_alone(lock):
     assert drain.LOCK_FILE.startswith("/tmp/") and "PrivateTmp=yes" in hardening
     drain.nobody_holds(lock)
     assert os.stat(lock).st_mode & 0o777 == 0o600
+
+
+# Claims the lock for its life, as hypercorn's worker does for QUIC, says whether it got it, then waits.
+CLAIMER = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("asgi_stack_drain", sys.argv[1])
+drain = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(drain)
+print("claimed" if drain.claim(sys.argv[2]) else "taken", flush=True)
+sys.stdin.readline()
+"""
+
+
+def claimer(lock: str) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", CLAIMER, str(FILE), lock], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    return process, process.stdout.readline().strip()
+
+
+def test_one_process_at_a_time_claims_the_lock_for_its_life_and_the_next_claims_it_once_it_ended(lock):
+    first, said = claimer(lock)
+    try:
+        assert said == "claimed"
+        second, said = claimer(lock)
+        second.kill()
+        second.wait()
+        assert said == "taken", "two processes claimed the lock at once"
+        time.sleep(0.2)
+        assert not drain.claim(lock), "the claim was dropped while its process lived"
+    finally:
+        first.kill()  # ended however it ends: the kernel lets go of the lock
+        first.wait()
+    assert drain.claim(lock), "the lock stayed claimed after its process ended"
+    assert drain.claim(lock), "a process's own claim, asked again, was refused"
+    assert not drain.nobody_holds(lock)
+
+
+def test_the_quic_lock_is_the_units_own_and_apart_from_the_stopping_lock():
+    helper = (FILE.parent / "asgi_stack_proxy_fix.py").read_text()
+    quic_lock = re.search(r'^QUIC_LOCK_FILE = "([^"]+)"', helper, re.MULTILINE).group(1)
+    assert quic_lock.startswith("/tmp/") and quic_lock != drain.LOCK_FILE

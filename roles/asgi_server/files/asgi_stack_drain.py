@@ -55,6 +55,12 @@ uvicorn's workers recycled every 1000 requests: reconnections up to 4.3 s
 in 2 of 4 runs; none over 1.3 s in 3 runs with no recycling). The load
 generator of the tests counts those reconnections apart.
 
+The same file system serves a lock of another kind: one that a worker
+claims for its whole life (``claim``), so that exactly one of the server's
+workers does what only one may do (hypercorn's QUIC, whose datagrams one
+worker must read: files/asgi_stack_proxy_fix.py). The kernel drops it when
+the worker ends, however it ends; the worker started next claims it.
+
 Used by the stops of files/asgi_stack_uvicorn.py (uvicorn and
 gunicorn_uvicorn), files/asgi_stack_gunicorn.py (gunicorn_asgi) and
 files/asgi_stack_proxy_fix.py (hypercorn), installed beside them (the kinds
@@ -83,6 +89,25 @@ RECYCLED_REASON = "worker recycled"
 def close_reason(recycled: bool, stopping: str) -> str:
     """The reason a worker's close frames give: RECYCLED_REASON for a worker ``recycled``, else ``stopping``."""
     return RECYCLED_REASON if recycled else stopping
+
+
+# The descriptors of the locks this process claimed, open (and so held) until it ends.
+_claimed: dict[str, int] = {}
+
+
+def claim(path: str) -> bool:
+    """Whether this process holds the lock ``path`` for the rest of its life: taken now (an exclusive lock
+    taken without waiting), or already; False while another process holds it."""
+    if path in _claimed:
+        return True
+    descriptor = _open(path)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return False
+    _claimed[path] = descriptor
+    return True
 
 
 def _open(path: str) -> int:

@@ -15,6 +15,28 @@ response after its status line. Responses on the TLS port get lower-case
 names (HTTP header names are case-insensitive, so nothing else changes).
 
 HTTP/3 is mended in files/asgi_stack_quic.py, which the QUIC server loads.
+One worker serves it: hypercorn gives every worker the UDP socket, and
+workers that each read from it took each a part of every QUIC connection's
+datagrams, so that the role ran hypercorn serving HTTP/3 as one worker,
+which served everything else on one CPU too. The first worker to claim a
+lock of the unit's own /tmp (QUIC_LOCK_FILE, files/asgi_stack_drain.py)
+reads the UDP socket until it ends; the others serve TCP and nginx's socket
+only, and the worker started next after its end claims the lock in turn.
+That worker is not recycled after a number of requests (asgi_server_max_requests):
+no other worker reads the socket while it stops, and a new QUIC connection
+that it took then was shut down with it (by hand, Debian 13, its maximum
+set to 30: 2 of 100 HTTP/3 requests, each a connection of its own, failed
+with "QUIC connection has been shut down").
+
+A worker reads the certificate and key when it starts. One started while
+the server serves (in place of a recycled one) that can no longer read them
+serves nginx's socket only, and says why: the first kind switch away from
+hypercorn under a busy load narrowed the key's group (certificates_key_group)
+before the retired server stopped, the next worker's TLS failed, and
+hypercorn's main process ended the server with it, under the requests it
+served (68 of 19,027 answered 502, 4 streams cut short, twice in a row on
+Debian 13). A worker of a server starting, before any worker read them,
+still fails, as hypercorn's does: the start fails and the journal says why.
 
 A worker told to stop (a reload, a certificate renewal, a restart) closes
 its idle connections at once, resets an HTTP/2 request that arrives after
@@ -41,10 +63,12 @@ before it serves, which is when the classes below replace its own.
 
 import asyncio
 import contextlib
+import copy
 import dataclasses
 import os
 import signal
 import ssl
+import sys
 from importlib import import_module
 
 import h2.events
@@ -52,7 +76,7 @@ import h2.settings
 import hypercorn.asyncio.run
 import hypercorn.config
 import hypercorn.protocol
-from asgi_stack_drain import close_reason, close_within, requests_done
+from asgi_stack_drain import claim, close_reason, close_within, requests_done
 from asgi_stack_notify import notify_ready
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.udp_server import UDPServer
@@ -92,6 +116,10 @@ async def application(scope, receive, send):
     await target(scope, receive, send_lower_case)
 
 
+# The lock whose holder is the worker that serves QUIC, in the unit's own /tmp (PrivateTmp=yes).
+QUIC_LOCK_FILE = "/tmp/asgi-stack-quic.lock"
+# A file of the unit's own /tmp, there once a worker of this start of the server has read the certificate and key.
+TLS_READ_FILE = "/tmp/asgi-stack-tls-read"
 # Seconds a stopping worker waits on an idle connection for a request
 # already on its way: a client or nginx sends it within milliseconds.
 ON_ITS_WAY = 1.0
@@ -268,10 +296,38 @@ async def worker_serve(app, config, *, sockets=None, shutdown_trigger=None) -> N
     hypercorn 0.18's main process stops its workers through a shared event, and once the first of them has
     stopped, sends SIGTERM to the others (run.py): a worker that still finished its requests died at once,
     with them (a streamed answer cut short, 4 of 4 on a restart). Here SIGTERM starts the same graceful stop
-    as the event; the stop helper waits for every worker (asgi-stack-server-signal).
+    as the event; the stop helper waits for every worker (asgi-stack-server-signal). Only the worker holding
+    the QUIC lock gets the QUIC sockets.
     """
     told = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, told.set)
+    # TLS where the certificate and key can be read; nginx's socket alone for a later worker that cannot read them
+    # (see the module's docstring).
+    if sockets is not None and config.ssl_enabled:
+        try:
+            config.create_ssl_context()
+        except OSError as error:  # ssl.SSLError is one too
+            if not os.path.exists(TLS_READ_FILE):
+                raise
+            print(
+                f"asgi.stack: this worker serves nginx's socket only: it cannot read the certificate or key ({error})",
+                file=sys.stderr,
+                flush=True,
+            )
+            config = copy.copy(config)
+            config.certfile = config.keyfile = None
+            sockets = dataclasses.replace(sockets, secure_sockets=[], quic_sockets=[])
+        else:
+            with open(TLS_READ_FILE, "a"):
+                pass
+    # QUIC's datagrams for one worker only: the first to claim the lock (see the module's docstring), which is
+    # not recycled after a number of requests.
+    if sockets is not None and sockets.quic_sockets:
+        if claim(QUIC_LOCK_FILE):
+            config = copy.copy(config)
+            config.max_requests = None
+        else:
+            sockets = dataclasses.replace(sockets, quic_sockets=[])
 
     async def stop() -> None:
         waits = [asyncio.ensure_future(told.wait())]
