@@ -128,7 +128,7 @@ def test_a_worker_that_cannot_read_the_key_serves_nginx_and_the_server_goes_on(h
     try:
         host.check_output(f"chgrp root {key}")
         host.check_output(f"kill -TERM {workers[0]}")
-        for _ in range(100):
+        for _try in range(100):
             now = set(host.check_output(f"pgrep -P {main_pid} -f spawn_main").split())
             if len(now) == len(workers) and workers[0] not in now:
                 break
