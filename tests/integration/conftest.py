@@ -245,6 +245,13 @@ def redis_cli(host, *args: str) -> str:
     return result.stdout + result.stderr
 
 
+def worker_pids(host, main_pid: int) -> set[int]:
+    """The server's workers: its main process's children, but multiprocessing's resource tracker (none for a
+    server of one process, where ps finds no child and fails)."""
+    lines = host.run(f"ps -o pid=,args= --ppid {main_pid}").stdout.splitlines()
+    return {int(line.split()[0]) for line in lines if "resource_tracker" not in line}
+
+
 @pytest.fixture(scope="module")
 def main_pid(host) -> int:
     pid = current_main_pid(host)

@@ -25,6 +25,7 @@ from conftest import (
     services_of,
     unit_files_of,
     unit_of,
+    worker_pids,
     xfail_where_close_frames_are_lost,
 )
 
@@ -63,10 +64,8 @@ def test_socket_only_admits_the_app_and_nginx(host):
 
 
 def server_processes(host, main_pid: int) -> list:
-    """The main process and its descendants, without multiprocessing's helpers."""
-    tree = host.check_output(f"ps -o pid= --ppid {main_pid}; ps -o pid= -p {main_pid}").split()
-    processes = [host.process.get(pid=int(pid)) for pid in tree]
-    return [process for process in processes if "resource_tracker" not in process.args]
+    """The main process and its workers, without multiprocessing's helpers."""
+    return [host.process.get(pid=pid) for pid in [*worker_pids(host, main_pid), main_pid]]
 
 
 @pytest.mark.switch
