@@ -118,11 +118,16 @@ def test_only_the_chosen_kind_is_installed(host):
     units = host.check_output("ls /etc/systemd/system").split()
     ours = sorted(unit for unit in units if unit.startswith(f"{APP}-"))
     assert ours == sorted(unit_files_of(KIND))
-    for other in set(KINDS) - {KIND}:
-        assert not host.file(f"/run/{unit_of(other)}").exists, other
-        assert not host.file(f"/etc/tmpfiles.d/{unit_of(other)}.conf").exists, other
-        for service in services_of(other):
-            assert host.run(f"systemctl is-active {service}").stdout.strip() != "active", service
+    # Every other kind's socket directory, boot-time entry and services, read in one command (about 20 reads,
+    # each a round trip to the host, took 1.4 to 4.9 s of a switch's checks in a suite run).
+    others = sorted(set(KINDS) - {KIND})
+    paths = [path for other in others for path in (f"/run/{unit_of(other)}", f"/etc/tmpfiles.d/{unit_of(other)}.conf")]
+    services = [service for other in others for service in services_of(other)]
+    found = host.run(f"for path in {' '.join(paths)}; do [ ! -e $path ] || echo $path; done")
+    assert found.rc == 0 and found.stdout.split() == [], found
+    states = host.run(f"systemctl is-active {' '.join(services)}").stdout.split()
+    assert len(states) == len(services), states
+    assert [service for service, state in zip(services, states, strict=True) if state == "active"] == []
     # Each kind's helpers go with it: the reload and stop helper of the kinds
     # that reload, the Python module of a kind that has one.
     uses_signal = bool(TRAITS["reload_signal"]) or TRAITS.get("stop_helper", False)
