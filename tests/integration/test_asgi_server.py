@@ -118,8 +118,8 @@ def test_only_the_chosen_kind_is_installed(host):
     units = host.check_output("ls /etc/systemd/system").split()
     ours = sorted(unit for unit in units if unit.startswith(f"{APP}-"))
     assert ours == sorted(unit_files_of(KIND))
-    # Every other kind's socket directory, boot-time entry and services, read in one command (about 20 reads,
-    # each a round trip to the host, took 1.4 to 4.9 s of a switch's checks in a suite run).
+    # Every other kind's socket directory, boot-time entry and services, read in two commands (about 20 reads,
+    # each a round trip to the host, took 1.3 to 5.0 s of a visit's checks in a suite run; 0.7 s on a kept host).
     others = sorted(set(KINDS) - {KIND})
     paths = [path for other in others for path in (f"/run/{unit_of(other)}", f"/etc/tmpfiles.d/{unit_of(other)}.conf")]
     services = [service for other in others for service in services_of(other)]

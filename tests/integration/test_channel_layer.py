@@ -67,8 +67,8 @@ def test_a_group_message_reaches_every_client_across_processes(host):
 def test_a_room_quiet_for_a_while_still_hears_and_its_clients_hold_up_no_restart(host):
     """A room that stayed quiet longer than Redis's read timeout still hears its message; once its clients have
     left, their consumers end, and nothing they leave behind holds up the server's next stop. Per kind, at its
-    first visit: the switches' visits (about 19 on Debian 12's switching run) leave out this test's quiet and
-    restart, some 8 to 14 s each, and check the broadcast alone.
+    first visit: the 19 switches' visits of Debian 12's switching run leave out its quiet and restart (the
+    broadcast with them took 10 to 20 s a visit in a suite run, alone about 1 s on a kept host).
 
     With the layer's read timeout at 10 s, the receive of a consumer whose client had left went on waiting for
     messages (Debian 12's Python 3.11), and hypercorn's stop waited out its graceful timeout for it: restarts
