@@ -298,12 +298,47 @@ def run_client(host, name: str, script: str, *arguments):
 LOADGEN = Path(__file__).with_name("loadgen.py")
 
 
+# The busy load is a sink: loadgen.py drives the host's server to its capacity, so that the host takes every CPU
+# cycle it can get for as long as the step lasts. The suite runs two runs at once on one machine's CPUs; for a
+# busy step the host's container gets the least weight of the test hosts (docker's --cpu-shares, against 1024 for
+# every other: a share of CPUs that others want too, not a limit), so that it takes the cycles the other run
+# leaves rather than half of those that run needs. Inside the host nothing changes: the deploy under test shares
+# its CPUs with the load as before. ASGI_STACK_BUSY_CPU_SHARES sets the weight; empty leaves the host's alone.
+BUSY_CPU_SHARES = os.environ.get("ASGI_STACK_BUSY_CPU_SHARES", "64")
+
+
+@contextmanager
+def cpu_shares(host, shares: str):
+    """The container of ``host`` (a test host reached with docker exec) weighs ``shares`` while the block runs."""
+    if not shares:
+        yield
+        return
+    name = host.backend.name
+    before = subprocess.run(
+        ["docker", "inspect", "-f", "{{.HostConfig.CpuShares}}", name], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    subprocess.run(["docker", "update", "--cpu-shares", shares, name], capture_output=True, check=True)
+    try:
+        yield
+    finally:
+        # 0 is docker's default, 1024 (which `docker update --cpu-shares 0` would leave as it is).
+        restored = before if before not in ("", "0") else "1024"
+        subprocess.run(["docker", "update", "--cpu-shares", restored, name], capture_output=True, check=True)
+
+
 @contextmanager
 def load(host, profile: str, site: str, ca_file: str):
     """loadgen.py (``profile``) in ``host`` against ``site`` while the block runs; yields its figures, filled in after.
 
     Load goes only to the test hosts: ``site`` is the host itself or another host of the scenario.
     """
+    with cpu_shares(host, BUSY_CPU_SHARES if profile == "busy" else ""):
+        with _load(host, profile, site, ca_file) as totals:
+            yield totals
+
+
+@contextmanager
+def _load(host, profile: str, site: str, ca_file: str):
     totals: dict = {}
     host.run(f"cat > /tmp/loadgen.py <<'PY'\n{LOADGEN.read_text()}\nPY")
     host.run("rm -f /tmp/load.stop /tmp/load.json")
