@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 import warnings
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -347,35 +347,30 @@ def cpu_shares(host, shares: str):
 def load(host, profile: str, site: str, ca_file: str):
     """loadgen.py (``profile``) in ``host`` against ``site`` while the block runs; yields its figures, filled in after.
 
-    Load goes only to the test hosts: ``site`` is the host itself or another host of the scenario.
+    Load goes only to the test hosts: ``site`` is the host itself or another host of the scenario. A busy step
+    waits for the machine's other busy steps and runs at BUSY_CPU_SHARES.
     """
-    if profile != "busy":
-        with _load(host, profile, site, ca_file) as totals:
+    with ExitStack() as busy:
+        if profile == "busy":
+            busy.enter_context(one_at_a_time(BUSY_LOCK))
+            busy.enter_context(cpu_shares(host, BUSY_CPU_SHARES))
+        totals: dict = {}
+        host.run(f"cat > /tmp/loadgen.py <<'PY'\n{LOADGEN.read_text()}\nPY")
+        host.run("rm -f /tmp/load.stop /tmp/load.json")
+        arguments = f"{profile} {site} {ca_file} /tmp/load.stop /tmp/load.json"
+        host.run(f"nohup {client_python(host)} /tmp/loadgen.py {arguments} >/tmp/load.log 2>&1 &")
+        # The WebSockets open and the streams start before the step.
+        time.sleep(2)
+        try:
             yield totals
-        return
-    with one_at_a_time(BUSY_LOCK), cpu_shares(host, BUSY_CPU_SHARES), _load(host, profile, site, ca_file) as totals:
-        yield totals
-
-
-@contextmanager
-def _load(host, profile: str, site: str, ca_file: str):
-    totals: dict = {}
-    host.run(f"cat > /tmp/loadgen.py <<'PY'\n{LOADGEN.read_text()}\nPY")
-    host.run("rm -f /tmp/load.stop /tmp/load.json")
-    arguments = f"{profile} {site} {ca_file} /tmp/load.stop /tmp/load.json"
-    host.run(f"nohup {client_python(host)} /tmp/loadgen.py {arguments} >/tmp/load.log 2>&1 &")
-    # The WebSockets open and the streams start before the step.
-    time.sleep(2)
-    try:
-        yield totals
-    finally:
-        time.sleep(1)
-        host.run("touch /tmp/load.stop")
-        deadline = time.monotonic() + 90
-        while not host.file("/tmp/load.json").exists and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert host.file("/tmp/load.json").exists, host.file("/tmp/load.log").content_string
-        totals.update(json.loads(host.file("/tmp/load.json").content_string))
+        finally:
+            time.sleep(1)
+            host.run("touch /tmp/load.stop")
+            deadline = time.monotonic() + 90
+            while not host.file("/tmp/load.json").exists and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert host.file("/tmp/load.json").exists, host.file("/tmp/load.log").content_string
+            totals.update(json.loads(host.file("/tmp/load.json").content_string))
 
 
 # nginx's site error log, and what it says when the server took a request
