@@ -327,13 +327,15 @@ def one_at_a_time(path: Path):
 @contextmanager
 def cpu_shares(host, shares: str):
     """The container of ``host`` (a test host reached with docker exec) weighs ``shares`` while the block runs, then
-    docker's default, 1024, the weight every test host starts with (tests/harness/start_host.yml sets none)."""
+    the weight the run's test hosts start with: ASGI_STACK_CPU_SHARES (tests/harness/start_host.yml), or docker's
+    default, 1024."""
     name = host.backend.name
     subprocess.run(["docker", "update", "--cpu-shares", shares, name], capture_output=True, check=True)
     try:
         yield
     finally:
-        subprocess.run(["docker", "update", "--cpu-shares", "1024", name], capture_output=True, check=True)
+        start = os.environ.get("ASGI_STACK_CPU_SHARES") or "1024"
+        subprocess.run(["docker", "update", "--cpu-shares", start, name], capture_output=True, check=True)
 
 
 @contextmanager
@@ -344,8 +346,11 @@ def load(host, profile: str, site: str, ca_file: str):
     waits for the machine's other busy steps and runs at BUSY_CPU_SHARES.
     """
     with ExitStack() as busy:
+        waited = 0.0
         if profile == "busy":
+            began = time.monotonic()
             busy.enter_context(one_at_a_time(BUSY_LOCK))
+            waited = round(time.monotonic() - began, 1)
             if BUSY_CPU_SHARES:
                 busy.enter_context(cpu_shares(host, BUSY_CPU_SHARES))
         totals: dict = {}
@@ -365,6 +370,8 @@ def load(host, profile: str, site: str, ca_file: str):
                 time.sleep(0.5)
             assert host.file("/tmp/load.json").exists, host.file("/tmp/load.log").content_string
             totals.update(json.loads(host.file("/tmp/load.json").content_string))
+            # How long the step waited for another run's busy step (a suite's runs take turns).
+            totals["waited_for_turn_s"] = waited
 
 
 # nginx's site error log, and what it says when the server took a request
@@ -418,6 +425,11 @@ def report(step: str, totals: dict, profile: str) -> None:
         + f" {totals['retried_on_closed_keepalive']} sent again after nginx closed an idle connection;"
         f" {totals['unanswered']} closed unanswered by the server (nginx's error log)"
         f" {totals['failure_samples'] or ''}"
+        + (
+            f"; waited {totals['waited_for_turn_s']} s for another run's busy step"
+            if totals.get("waited_for_turn_s")
+            else ""
+        )
     )
     figures = os.environ.get("ASGI_STACK_LOAD_FIGURES")
     if figures:
