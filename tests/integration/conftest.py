@@ -327,15 +327,13 @@ def one_at_a_time(path: Path):
 @contextmanager
 def cpu_shares(host, shares: str):
     """The container of ``host`` (a test host reached with docker exec) weighs ``shares`` while the block runs, then
-    the weight the run's test hosts start with: ASGI_STACK_CPU_SHARES (tests/harness/start_host.yml), or docker's
-    default, 1024."""
+    docker's default, 1024, the weight every test host starts with (tests/harness/start_host.yml sets none)."""
     name = host.backend.name
     subprocess.run(["docker", "update", "--cpu-shares", shares, name], capture_output=True, check=True)
     try:
         yield
     finally:
-        start = os.environ.get("ASGI_STACK_CPU_SHARES") or "1024"
-        subprocess.run(["docker", "update", "--cpu-shares", start, name], capture_output=True, check=True)
+        subprocess.run(["docker", "update", "--cpu-shares", "1024", name], capture_output=True, check=True)
 
 
 @contextmanager
