@@ -4,9 +4,11 @@
 
 A role's rules were an assert task each, and each task costs a worker process
 on the controller whether it passes or not (about 30 ms: 45 of them were a
-quarter of a deploy that changes nothing). One assert over a list of rules
-gives the same message as the task of the first broken rule did. The list is
-read lazily, in order: a rule is evaluated only once every rule before it
+quarter of a deploy that changes nothing). One task over a list of rules
+gives the same message as the task of the first broken rule did: a fail task
+whose ``when`` is this filter's result, skipped when every rule holds (the
+fail_msg of an assert task is rendered, every rule again, even when it
+passes). The list is read lazily, in order: a rule is evaluated only once every rule before it
 holds, so a rule may rely on the ones before it (a number is a number before
 it is compared). Documented in broken_rule.yml beside this file.
 """
