@@ -4,7 +4,10 @@ The roles skip every task whose target one probe found as wanted (content,
 owner, group, mode, link target, units running). The re-run checks that the
 probe sees each kind of change: files, directories, links, units and the
 packages record are changed by hand, playbooks/site.yml runs again, and each
-is as the deploy left it, with the page served.
+is as the deploy left it, with the page served. At least one target of each
+group of tasks that a converged host skips as one include (the roles' vars,
+__<role>_<group>_changes) is among them: the environment, the layout, the
+units, nginx's sandbox and site, the certificate's directory and CA file.
 
 The same run, at the highest verbosity and adding a secret to the app's
 environment (so it writes the environment file, prepares the release and
@@ -67,7 +70,21 @@ SERVICE_FILE = f"/etc/systemd/system/{UNIT}.service"
 TMPFILES = f"/etc/tmpfiles.d/{UNIT}.conf"
 MEDIA = f"{APP_HOME}/shared/media"
 CA = "/etc/asgi-stack/tls/site/ca.pem"
-PATHS = [ENV_FILE, MANAGE, SITE, SITE_LINK, SERVICE_FILE, TMPFILES, MEDIA, CA, SOCKET.rsplit("/", 1)[0]]
+CERTIFICATE_DIR = "/etc/asgi-stack/tls/site"
+SANDBOX = "/etc/systemd/system/nginx.service.d/asgi-stack-hardening.conf"
+PATHS = [
+    ENV_FILE,
+    MANAGE,
+    SITE,
+    SITE_LINK,
+    SERVICE_FILE,
+    TMPFILES,
+    MEDIA,
+    CA,
+    CERTIFICATE_DIR,
+    SANDBOX,
+    SOCKET.rsplit("/", 1)[0],
+]
 
 
 def state(host, path: str) -> str:
@@ -98,6 +115,8 @@ def rerun(host) -> dict:
         f"rm {TMPFILES}",
         f"chown root {MEDIA}",
         f"echo tampered > {CA}",
+        f"chmod 0755 {CERTIFICATE_DIR}",
+        f"chmod 0600 {SANDBOX}",
         f"chmod 0755 {SOCKET.rsplit('/', 1)[0]}",
         f"rm {release}/venv/asgi-stack-server-packages.txt",
         "systemctl disable --now nginx",
