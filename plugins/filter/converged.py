@@ -8,6 +8,14 @@ re-run then costs one round trip per role instead of one or two per file
 (template and copy read the file, then set its owner and mode). When
 anything differs the task runs, and its module does the work as it always
 does: the probe only saves the round trips of targets that are already right.
+
+A skipped task still costs the controller a worker, so a file of tasks that
+a converged host would skip every one of is skipped as one include: the
+role's vars hold one variable per such file (``__<role>_<group>_changes``),
+an entry for each of its tasks saying what that task would change, read by
+the task (its ``when``, or its loop) and by the include (the file is included
+only when an entry is true or a non-empty list). Each condition has that one
+home.
 The filters are documented in differs.yml and differing.yml beside this file.
 """
 
