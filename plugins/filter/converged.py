@@ -84,16 +84,28 @@ def differs(probe: Mapping[str, Any], path: str, **wanted: Any) -> bool:
     return _differs(_states(probe), path, **wanted)
 
 
-def differing(items: Iterable[Any], probe: Mapping[str, Any], **defaults: Any) -> list[Any]:
+def differing(
+    items: Iterable[Any], probe: Mapping[str, Any], contents: Iterable[Any] | None = None, **defaults: Any
+) -> list[Any]:
     """The items of a loop whose path differs, for a task that loops over paths.
 
     Each item is a path, or a dict with ``path`` and any of the attributes,
-    which override ``defaults``.
+    which override ``defaults``. ``contents``, when given, holds each item's
+    wanted content, in the items' order (files read by a lookup's query).
     """
     states = _states(probe)
+    items = list(items)
+    if contents is not None:
+        contents = list(contents)
+        if len(contents) != len(items):
+            raise AnsibleFilterError(
+                f"asgi.stack.differing: {len(contents)} contents for {len(items)} items; give one per item"
+            )
     kept = []
-    for item in items:
+    for index, item in enumerate(items):
         wanted = dict(defaults)
+        if contents is not None:
+            wanted["content"] = contents[index]
         if isinstance(item, Mapping):
             wanted.update(item)
         else:

@@ -111,3 +111,15 @@ def test_differing_keeps_the_items_that_differ_with_per_item_attributes():
 def test_differing_takes_plain_paths():
     paths = ["/srv/demo", "/srv/demo/releases"]
     assert converged.differing(paths, PROBE, type="directory", owner="root", mode="0751") == ["/srv/demo/releases"]
+
+
+def test_differing_compares_each_item_with_its_content():
+    paths = ["/etc/demo/env", "/etc/demo/env"]
+    kept = converged.differing(paths, PROBE, contents=[CONTENT, CONTENT + "more"])
+    assert kept == ["/etc/demo/env"]
+    assert converged.differing(paths[:1], PROBE, contents=[CONTENT]) == []
+
+
+def test_differing_wants_one_content_per_item():
+    with pytest.raises(AnsibleFilterError, match="1 contents for 2 items"):
+        converged.differing(["/etc/demo/env", "/srv/demo"], PROBE, contents=["x"])
