@@ -69,8 +69,8 @@ SITE_LINK = f"/etc/nginx/sites-enabled/{APP}.conf"
 SERVICE_FILE = f"/etc/systemd/system/{UNIT}.service"
 TMPFILES = f"/etc/tmpfiles.d/{UNIT}.conf"
 MEDIA = f"{APP_HOME}/shared/media"
-CA = "/etc/asgi-stack/tls/site/ca.pem"
 CERTIFICATE_DIR = "/etc/asgi-stack/tls/site"
+CA = f"{CERTIFICATE_DIR}/ca.pem"
 SANDBOX = "/etc/systemd/system/nginx.service.d/asgi-stack-hardening.conf"
 PATHS = [
     ENV_FILE,
