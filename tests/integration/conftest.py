@@ -159,6 +159,8 @@ class Response:
     body: str
     # Every header line as sent, (lower-case name, value), repeats included.
     header_lines: list[tuple[str, str]]
+    # The status line as sent ("HTTP/1.1 200 OK"), without the spaces and line end after it.
+    status_line: str
 
 
 def curl(host, url: str, *options: str) -> Response:
@@ -184,11 +186,14 @@ def curl(host, url: str, *options: str) -> Response:
     body, _dummy, status = result.stdout.rpartition(marker)
     code, version = status.split()
     lines = []
+    status_line = ""
     for line in result.stderr.splitlines():
         name, sep, value = line.partition(":")
-        if sep and not line.startswith("HTTP/"):
+        if line.startswith("HTTP/"):
+            status_line = line.rstrip()
+        elif sep:
             lines.append((name.strip().lower(), value.strip()))
-    return Response(int(code), version, dict(lines), body, lines)
+    return Response(int(code), version, dict(lines), body, lines, status_line)
 
 
 def tls_1_2(host, url: str, *options: str):

@@ -69,10 +69,12 @@ import os
 import signal
 import ssl
 import sys
+from http import HTTPStatus
 from importlib import import_module
 
 import h2.events
 import h2.settings
+import h11
 import hypercorn.asyncio.run
 import hypercorn.config
 import hypercorn.protocol
@@ -216,12 +218,29 @@ def _requests_running() -> bool:
 
 
 class StoppingH11Protocol(H11Protocol):
-    """HTTP/1.1 whose answers, once its worker stops, say that the connection closes after them."""
+    """HTTP/1.1 whose answers, once its worker stops, say that the connection closes after them.
+
+    Each status line carries its reason phrase ("200 OK"): hypercorn sends none ("HTTP/1.1 200 "), which
+    nginx passes on as it is. Valid HTTP, but a client that records the status only with its phrase takes
+    each answer for a failure: Debian 12's h2load (nghttp2 1.52) counted every request to hypercorn failed,
+    with a status of 0, where the other kinds' answers (with a phrase) were counted.
+    """
 
     async def stream_send(self, event) -> None:
         if isinstance(event, Response) and event.status_code >= 200 and self.context.terminated.is_set():
             event = dataclasses.replace(event, headers=[*event.headers, (b"connection", b"close")])
         await super().stream_send(event)
+
+    async def _send_h11_event(self, event) -> None:
+        if isinstance(event, (h11.Response, h11.InformationalResponse)) and not event.reason:
+            with contextlib.suppress(ValueError):
+                event = type(event)(
+                    headers=list(event.headers),
+                    status_code=event.status_code,
+                    http_version=event.http_version,
+                    reason=HTTPStatus(event.status_code).phrase.encode(),
+                )
+        await super()._send_h11_event(event)
 
 
 class StoppingH2Protocol(H2Protocol):
