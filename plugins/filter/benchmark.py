@@ -47,6 +47,11 @@ def benchmark_input_errors(settings: Mapping[str, Any], kinds: Iterable[str]) ->
         errors.append(f"benchmark_duration is '{settings.get('duration')}': give the seconds measured, 1 or more.")
     if not _count(settings.get("warmup"), 0):
         errors.append(f"benchmark_warmup is '{settings.get('warmup')}': give the seconds of warm-up, 0 or more.")
+    if not _count(settings.get("rounds", 1), 1):
+        errors.append(
+            f"benchmark_rounds is '{settings.get('rounds')}': give how many times each kind goes through its "
+            "settings, 1 or more."
+        )
     if not _count(settings.get("websocket_message_size"), 8):
         errors.append(
             f"benchmark_websocket_message_size is '{settings.get('websocket_message_size')}': give 8 bytes or more."
@@ -187,6 +192,7 @@ def benchmark_rows(
             "kind": kind,
             "settings": name,
             "own": name == OWN_SETTINGS,
+            "round": (settings or {}).get("round", 1),
             "url": result["item"]["name"],
             "path": result["item"]["path"],
             "through": result["item"]["through"],
@@ -209,13 +215,15 @@ def benchmark_order(kinds: Iterable[str], found: str) -> list[str]:
 
 
 def benchmark_kind_settings(
-    sweep: Iterable[Mapping[str, Any]], kind: str, kinds: Mapping[str, Mapping[str, Any]]
+    sweep: Iterable[Mapping[str, Any]], kind: str, kinds: Mapping[str, Mapping[str, Any]], rounds: int = 1
 ) -> list[dict[str, Any]]:
     """The settings one kind is measured with, in order: those of ``sweep`` that apply to it, then the host's own.
 
     A setting applies to the kinds it names (every kind if it names none), and one that sets workers only to
     kinds that have workers (the kinds table's ``workers``). The host's own settings come last, so that the
-    host is left with them.
+    host is left with them. With ``rounds``, the kind goes through them that many times, one round after the
+    other (so that a machine that slows down or speeds up meanwhile weighs on each setting alike); each
+    setting has its ``round``, from 1.
     """
     has_workers = kinds[kind].get("workers", True)
     chosen = [
@@ -223,7 +231,11 @@ def benchmark_kind_settings(
         for setting in sweep
         if kind in setting.get("kinds", [kind]) and ("workers" not in setting or has_workers)
     ]
-    return [*chosen, {"name": OWN_SETTINGS}]
+    return [
+        {**setting, "round": number}
+        for number in range(1, int(rounds) + 1)
+        for setting in [*chosen, {"name": OWN_SETTINGS}]
+    ]
 
 
 class FilterModule:

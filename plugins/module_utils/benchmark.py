@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 
 # h2load's summary line of request counts (h2load --help, "requests:").
 _COUNTS = re.compile(
@@ -131,6 +132,53 @@ def units_rss_kib(ps_output: str, units: list[str]) -> int:
 THROUGH_LABELS = {"nginx": "through nginx (HTTPS)", "server": "straight to the server's socket"}
 
 
+# What identifies a row's run across rounds: the kind, its settings, and what was loaded how.
+RUN_KEYS = ("kind", "settings", "url", "path", "through", "protocol", "concurrency")
+# The figures of a run whose median over the rounds a combined row gives; requests and errors are added up.
+MEDIAN_FIGURES = ("rps", "p50_ms", "p90_ms", "p99_ms", "max_ms")
+
+
+def combine_rounds(rows: list[dict]) -> list[dict]:
+    """One row per run measured in one or more rounds (the rows of each round, ``round`` 1, 2, ...), in the order met.
+
+    A combined row has the median of each of MEDIAN_FIGURES over its rounds, the requests and errors of all
+    of them, the failures added up by cause, the most memory and processes seen, ``rounds`` (how many) and
+    ``rps_rounds`` (the requests per second of each round, in order): the spread that tells whether two
+    settings differ by more than the machine varies.
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row.get(key) for key in RUN_KEYS), []).append(row)
+    combined = []
+    for measured in groups.values():
+        measured = sorted(measured, key=lambda row: row.get("round", 1))
+        first = {key: value for key, value in measured[0].items() if key != "round"}
+        failures: dict[str, int] = {}
+        for row in measured:
+            for cause, count in row.get("failures", {}).items():
+                failures[cause] = failures.get(cause, 0) + count
+        figures = {
+            **first["figures"],
+            **{
+                name: round(statistics.median([row["figures"][name] for row in measured]), 2) for name in MEDIAN_FIGURES
+            },
+            "requests": sum(row["figures"]["requests"] for row in measured),
+            "errors": sum(row["figures"]["errors"] for row in measured),
+        }
+        combined.append(
+            {
+                **first,
+                "figures": figures,
+                "failures": failures,
+                "rss_mib": max(row.get("rss_mib", 0.0) for row in measured),
+                "processes": max(row.get("processes", 0) for row in measured),
+                "rounds": len(measured),
+                "rps_rounds": [row["figures"]["rps"] for row in measured],
+            }
+        )
+    return combined
+
+
 def own(rows: list[dict]) -> list[dict]:
     """The rows measured with the host's own settings."""
     return [row for row in rows if row.get("own", True)]
@@ -229,8 +277,22 @@ def sweep(rows: list[dict]) -> dict[str, dict[str, dict]]:
                 "best": best.get("settings", ""),
                 "best_rps": best["figures"]["rps"],
                 "own_over_best": ratio(mine, best),
+                "own_rps_rounds": _rps_rounds(mine) if mine else [],
+                "best_rps_rounds": _rps_rounds(best),
             }
     return result
+
+
+def _rps_rounds(row: dict) -> list[float]:
+    """The requests per second of each round of a row (combine_rounds), or its only figure."""
+    return row.get("rps_rounds", [row["figures"]["rps"]])
+
+
+def _rps(value: float | None, rounds: list[float]) -> str:
+    """Requests per second, with the lowest and highest of its rounds when there were several."""
+    if value is None:
+        return "n/a"
+    return f"{value:.1f}" + (f" ({min(rounds):.1f}-{max(rounds):.1f})" if len(rounds) > 1 else "")
 
 
 def _cell(value: float | None) -> str:
@@ -252,6 +314,7 @@ def markdown(rows: list[dict], urls: list[dict], about: dict) -> str:
     """The report as Markdown: what ran where, the ratios, the sweep, then a table per URL."""
     every = rows
     rows = own(every)
+    rounds = max((row.get("rounds", 1) for row in every), default=1)
     kinds = list(dict.fromkeys(row["kind"] for row in rows))
     lines = [
         f"# ASGI server benchmark: {about.get('host', '')}",
@@ -259,6 +322,16 @@ def markdown(rows: list[dict], urls: list[dict], about: dict) -> str:
         *(f"- {key}: {value}" for key, value in about.items() if key != "host"),
         f"- kinds, in the order run: {', '.join(kinds)}",
         "",
+        *(
+            [
+                f"Each run was measured in {rounds} rounds, the kind going through its settings once per round:",
+                "each figure is the median of the rounds, requests per second with the lowest and highest round",
+                "in brackets, errors and requests those of every round.",
+                "",
+            ]
+            if rounds > 1
+            else []
+        ),
         "Requests per second count answered requests (status below 400) in the measured seconds;",
         "errors are broken streams and answers of 400 or more; latencies are per request (per round",
         "trip for WebSockets); RSS is the peak resident memory of the server's processes, and",
@@ -298,7 +371,8 @@ def markdown(rows: list[dict], urls: list[dict], about: dict) -> str:
             "|---|---|---:|---:|---|---:|",
         ]
         lines += [
-            f"| {kind} | {url} | {entry['own_rps']} | {entry['best_rps']} | {entry['best']} | "
+            f"| {kind} | {url} | {_rps(entry['own_rps'], entry['own_rps_rounds'])} | "
+            f"{_rps(entry['best_rps'], entry['best_rps_rounds'])} | {entry['best']} | "
             f"{_cell(entry['own_over_best'])} |"
             for kind, per_url in swept.items()
             for url, entry in per_url.items()
@@ -319,7 +393,8 @@ def markdown(rows: list[dict], urls: list[dict], about: dict) -> str:
             f = row["figures"]
             lines.append(
                 f"| {_kind_label(row)} | {row['through']} | {row['protocol']} | {row['concurrency']} | "
-                f"{f['rps']:.1f} | {f['p50_ms']:.1f} | {f['p90_ms']:.1f} | {f['p99_ms']:.1f} | {f['max_ms']:.1f} | "
+                f"{_rps(f['rps'], _rps_rounds(row))} | {f['p50_ms']:.1f} | {f['p90_ms']:.1f} | {f['p99_ms']:.1f} | "
+                f"{f['max_ms']:.1f} | "
                 f"{_errors(row)} | {f['requests']} | {row.get('rss_mib', 0):.1f} | "
                 f"{row.get('processes', 0)} |"
             )

@@ -28,7 +28,11 @@ options:
       - The measurements, each with C(kind), C(url) (a name from O(urls)), C(through) (V(nginx) or V(server)),
         C(protocol), C(concurrency), C(figures), C(rss_mib) and C(processes), and C(settings) (their name) and
         C(own) (false for settings other than the host's own, which the ratios and the chart leave out and the
-        sweep compares).
+        sweep compares), and C(round) (from 1) when each kind went through its settings more than once.
+      - The rows of one run (the same kind, settings, URL, way in, protocol and concurrency) in several rounds make
+        one row of the report and of C(results.json), with the median of each figure over the rounds, the requests
+        and errors of all of them, and the requests per second of each round (C(rps_rounds)); C(results.json)
+        keeps the rows as given in C(runs).
     type: list
     elements: dict
     default: []
@@ -96,7 +100,7 @@ sweep:
   description:
     - Per kind measured with other settings too, and per URL, through nginx at the highest concurrency, the host's
       own settings against the best measured, C(own_rps), C(best) (the settings' name), C(best_rps) and
-      C(own_over_best).
+      C(own_over_best) (medians over the rounds), and C(own_rps_rounds) and C(best_rps_rounds) (each round's).
   returned: success
   type: dict
 """
@@ -108,6 +112,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.asgi.stack.plugins.module_utils.benchmark import (
     THROUGH_LABELS,
+    combine_rounds,
     fastest,
     markdown,
     own,
@@ -213,7 +218,8 @@ def main() -> None:
         module.fail_json(msg=f"the report's directory {dest} cannot be made: {parent} is not writable")
     if params["check_only"]:
         module.exit_json(changed=False)
-    rows, urls, about = params["rows"], params["urls"], params["about"]
+    runs, urls, about = params["rows"], params["urls"], params["about"]
+    rows = combine_rounds(runs)
     files = [os.path.join(dest, name) for name in ("results.json", "report.md", f"chart.{params['chart_format']}")]
     mine = own(rows)
     summary = {
@@ -225,7 +231,7 @@ def main() -> None:
     if not module.check_mode:
         os.makedirs(dest, exist_ok=True)
         with open(files[0], "w", encoding="utf-8") as results:
-            json.dump({"about": about, "urls": urls, "rows": rows, **summary}, results, indent=2)
+            json.dump({"about": about, "urls": urls, "rows": rows, "runs": runs, **summary}, results, indent=2)
         with open(files[1], "w", encoding="utf-8") as report:
             report.write(markdown(rows, urls, about) + "\n")
         chart(mine, urls, about, files[2])

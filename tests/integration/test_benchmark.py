@@ -1,6 +1,6 @@
 """playbooks/benchmark.yml measures the kinds asked for, writes its report, and leaves the host as it found it.
 
-A short run (one concurrency, one second per run) of a kind that the host does not run (granian, whose
+A short run (one concurrency, one second per run, two rounds) of a kind that the host does not run (granian, whose
 two instances take the load straight to their sockets between them), so that the host is deployed
 back to its own kind at the end, with the
 default URLs (the demo's page, JSON endpoint, WebSocket echo, a static file through nginx and through
@@ -30,6 +30,8 @@ from conftest import (
 pytestmark = [pytest.mark.benchmark, ON_DEBIAN_13_ONCE]
 
 MEASURED = ["granian"]
+# Each kind goes through its settings twice, one round after the other.
+ROUNDS = 2
 # The first is for granian, and runs before the host's own settings; the second is for daphne alone.
 SETTINGS = [
     {"name": "2 workers", "workers": 2},
@@ -76,6 +78,7 @@ def benchmark(host, tmp_path_factory):
             "benchmark_concurrency": [4],
             "benchmark_duration": 1,
             "benchmark_warmup": 0,
+            "benchmark_rounds": ROUNDS,
             "benchmark_report_dir": str(report_dir),
         },
     )
@@ -98,6 +101,15 @@ def test_the_report_has_a_row_for_each_run_of_each_kind_asked_for(benchmark):
         }
         assert runs == RUNS, f"{kind} ({settings}): {sorted(runs ^ RUNS)}"
         assert all(row["own"] == (settings == "as deployed") for row in rows if row["settings"] == settings)
+    # Each row is the median of its rounds; the runs as measured, each setting in turn in each round.
+    runs = results["runs"]
+    assert len(runs) == ROUNDS * len(rows)
+    assert [(run["settings"], run["round"]) for run in runs[:: len(RUNS)]] == [
+        (settings, number) for number in range(1, ROUNDS + 1) for _kind, settings in measured
+    ]
+    for row in rows:
+        assert row["rounds"] == ROUNDS and len(row["rps_rounds"]) == ROUNDS, row
+        assert min(row["rps_rounds"]) <= row["figures"]["rps"] <= max(row["rps_rounds"]), row
     for row in rows:
         figures = row["figures"]
         print(row["kind"], row["url"], row["through"], row["protocol"], figures, row["rss_mib"])

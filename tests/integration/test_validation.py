@@ -244,6 +244,7 @@ BENCHMARK_CASES = {
         ["benchmark_urls", "json's versus is 'nginx'", "another of the URLs"],
     ),
     "benchmark_duration_zero": ({"benchmark_duration": 0}, ["benchmark_duration", "'0'", "1 or more"]),
+    "benchmark_rounds_zero": ({"benchmark_rounds": 0}, ["benchmark_rounds", "'0'", "1 or more"]),
     "benchmark_setting_of_no_kind": (
         {"benchmark_settings": [{"name": "h11", "extra_args": ["--http", "h11"], "kinds": ["waitress"]}]},
         ["benchmark_settings", 'h11\'s kinds is ["waitress"]', "give one or more of", ", ".join(KINDS)],

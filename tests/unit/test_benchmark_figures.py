@@ -124,12 +124,23 @@ def test_the_sweep_compares_the_hosts_own_settings_with_the_best_and_the_ratios_
     other = {**row("uvicorn", "json", "nginx", 1200.0), "settings": "2 workers", "own": False}
     other_server = {**row("uvicorn", "json", "server", 100.0), "settings": "2 workers", "own": False}
     rows = [*({**mine, "settings": "as deployed", "own": True} for mine in ROWS), other, other_server]
+
+    def entry(own_rps, best, best_rps, own_over_best):
+        return {
+            "own_rps": own_rps,
+            "best": best,
+            "best_rps": best_rps,
+            "own_over_best": own_over_best,
+            "own_rps_rounds": [own_rps],
+            "best_rps_rounds": [best_rps],
+        }
+
     assert benchmark.sweep(rows) == {
         "uvicorn": {
-            "json": {"own_rps": 950.0, "best": "2 workers", "best_rps": 1200.0, "own_over_best": 0.79},
+            "json": entry(950.0, "2 workers", 1200.0, 0.79),
             # Measured with the host's own settings alone: they are the best.
-            "static": {"own_rps": 20000.0, "best": "as deployed", "best_rps": 20000.0, "own_over_best": 1.0},
-            "static via Django": {"own_rps": 800.0, "best": "as deployed", "best_rps": 800.0, "own_over_best": 1.0},
+            "static": entry(20000.0, "as deployed", 20000.0, 1.0),
+            "static via Django": entry(800.0, "as deployed", 800.0, 1.0),
         }
     }
     assert benchmark.sweep(ROWS) == {}
@@ -142,3 +153,51 @@ def test_the_sweep_compares_the_hosts_own_settings_with_the_best_and_the_ratios_
     assert "own / best" not in benchmark.markdown(ROWS, URLS, {"host": "web1"})
     # Nothing measured straight to the server: no proxy overhead to state.
     assert "## Proxy overhead" not in benchmark.markdown([other], URLS, {"host": "web1"})
+
+
+def test_rounds_of_a_run_make_one_row_of_medians_with_each_rounds_requests_per_second():
+    def measured(rps, number, settings="as deployed", errors=0, rss=100.0):
+        base = row("uvicorn", "json", "nginx", rps)
+        figures = {**base["figures"], "errors": errors, "p99_ms": rps / 10}
+        return {
+            **base,
+            "settings": settings,
+            "own": settings == "as deployed",
+            "round": number,
+            "figures": figures,
+            "failures": {"500": errors} if errors else {},
+            "rss_mib": rss,
+        }
+
+    runs = [
+        measured(900.0, 1, "2 workers"),
+        measured(500.0, 1, errors=2, rss=300.0),
+        measured(1000.0, 2, "2 workers"),
+        measured(950.0, 2, rss=350.0),
+        measured(700.0, 3, "2 workers"),
+        measured(800.0, 3, errors=1),
+    ]
+    combined = benchmark.combine_rounds(runs)
+    # One row per run, in the order first met; the round itself is gone.
+    assert [(entry["settings"], entry["rounds"]) for entry in combined] == [("2 workers", 3), ("as deployed", 3)]
+    mine = combined[1]
+    assert "round" not in mine
+    assert mine["figures"]["rps"] == 800.0
+    assert mine["figures"]["p99_ms"] == 80.0
+    assert mine["rps_rounds"] == [500.0, 950.0, 800.0]
+    assert mine["figures"]["errors"] == 3 and mine["failures"] == {"500": 3}
+    assert mine["figures"]["requests"] == sum(run["figures"]["requests"] for run in runs[1::2])
+    assert mine["rss_mib"] == 350.0
+    # An even number of rounds: the mean of the middle two.
+    assert benchmark.combine_rounds(runs[:4])[1]["figures"]["rps"] == 725.0
+    # One round: the row as it was, with its one figure.
+    single = benchmark.combine_rounds([ROWS[0]])
+    assert single[0]["figures"] == ROWS[0]["figures"] and single[0]["rps_rounds"] == [950.0]
+    swept = benchmark.sweep(combined)["uvicorn"]["json"]
+    assert swept["best"] == "2 workers" and swept["own_over_best"] == 0.89
+    assert swept["own_rps_rounds"] == [500.0, 950.0, 800.0] and swept["best_rps_rounds"] == [900.0, 1000.0, 700.0]
+    text = benchmark.markdown(combined, URLS, {"host": "web1"})
+    assert "Each run was measured in 3 rounds" in text
+    assert "| uvicorn | json | 800.0 (500.0-950.0) | 900.0 (700.0-1000.0) | 2 workers | 0.89 |" in text
+    assert "| uvicorn | nginx | http/1.1 | 64 | 800.0 (500.0-950.0) |" in text
+    assert "rounds" not in benchmark.markdown(ROWS, URLS, {"host": "web1"})

@@ -18,6 +18,7 @@ GOOD = {
     "concurrency": DEFAULTS["benchmark_concurrency"],
     "duration": DEFAULTS["benchmark_duration"],
     "warmup": DEFAULTS["benchmark_warmup"],
+    "rounds": DEFAULTS["benchmark_rounds"],
     "urls": DEFAULTS["benchmark_urls"],
     "protocols": DEFAULTS["benchmark_protocols"],
     "server_name": "www.example.org",
@@ -50,6 +51,10 @@ def test_each_bad_value_is_named_with_what_is_accepted():
     assert errors(duration=0) == ["benchmark_duration is '0': give the seconds measured, 1 or more."]
     assert errors(warmup=0) == []
     assert "benchmark_warmup is '-1'" in errors(warmup=-1)[0]
+    assert errors(rounds=0) == [
+        "benchmark_rounds is '0': give how many times each kind goes through its settings, 1 or more."
+    ]
+    assert "benchmark_rounds is 'True'" in errors(rounds=True)[0]
     assert "benchmark_websocket_message_size is '4'" in errors(websocket_message_size=4)[0]
     assert 'benchmark_protocols is ["h4"]' in errors(protocols=["h4"])[0]
     assert "benchmark_server_name is 'a/b'" in errors(server_name="a/b")[0]
@@ -119,6 +124,7 @@ def test_rows_come_from_the_results_that_ran():
             "kind": "uvicorn",
             "settings": "as deployed",
             "own": True,
+            "round": 1,
             "url": "json",
             "path": "/whoami/",
             "through": "nginx",
@@ -134,6 +140,7 @@ def test_rows_come_from_the_results_that_ran():
         "2 workers"
     ]
     assert not benchmark.benchmark_rows(results, "uvicorn", {"name": "2 workers", "workers": 2})[0]["own"]
+    assert benchmark.benchmark_rows(results, "uvicorn", {"name": "2 workers", "round": 3})[0]["round"] == 3
 
 
 def test_the_kind_the_host_runs_goes_last():
@@ -174,8 +181,19 @@ def test_a_kind_runs_the_settings_for_it_then_the_hosts_own():
         {"name": "h11", "extra_args": ["--http", "h11"], "kinds": ["uvicorn"]},
         {"name": "ping", "extra_args": ["--ping-interval", "10"], "kinds": ["daphne"]},
     ]
-    assert benchmark.benchmark_kind_settings(sweep, "uvicorn", TABLE) == [*sweep[:2], {"name": "as deployed"}]
+    own = {"name": "as deployed"}
+
+    def in_round(settings, number):
+        return [{**setting, "round": number} for setting in settings]
+
+    assert benchmark.benchmark_kind_settings(sweep, "uvicorn", TABLE) == in_round([*sweep[:2], own], 1)
     # daphne has no workers: a setting of workers is not for it.
     assert not TABLE["daphne"]["workers"]
-    assert benchmark.benchmark_kind_settings(sweep, "daphne", TABLE) == [sweep[2], {"name": "as deployed"}]
-    assert benchmark.benchmark_kind_settings([], "granian", TABLE) == [{"name": "as deployed"}]
+    assert benchmark.benchmark_kind_settings(sweep, "daphne", TABLE) == in_round([sweep[2], own], 1)
+    assert benchmark.benchmark_kind_settings([], "granian", TABLE) == in_round([own], 1)
+    # Rounds go through every setting in turn, each round ending with the host's own.
+    assert benchmark.benchmark_kind_settings(sweep, "daphne", TABLE, rounds=3) == [
+        *in_round([sweep[2], own], 1),
+        *in_round([sweep[2], own], 2),
+        *in_round([sweep[2], own], 3),
+    ]
