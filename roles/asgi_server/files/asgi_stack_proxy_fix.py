@@ -235,7 +235,8 @@ class StoppingH11Protocol(H11Protocol):
         if isinstance(event, (h11.Response, h11.InformationalResponse)) and not event.reason:
             with contextlib.suppress(ValueError):
                 event = type(event)(
-                    headers=list(event.headers),
+                    # As the app named them: h11's own list has them in lower case.
+                    headers=event.headers.raw_items(),
                     status_code=event.status_code,
                     http_version=event.http_version,
                     reason=HTTPStatus(event.status_code).phrase.encode(),
