@@ -104,8 +104,11 @@ def test_the_report_has_a_row_for_each_run_of_each_kind_asked_for(benchmark):
     # Each row is the median of its rounds; the runs as measured, each setting in turn in each round.
     runs = results["runs"]
     assert len(runs) == ROUNDS * len(rows)
-    assert [(run["settings"], run["round"]) for run in runs[:: len(RUNS)]] == [
-        (settings, number) for number in range(1, ROUNDS + 1) for _kind, settings in measured
+    assert [(run["kind"], run["settings"], run["round"]) for run in runs[:: len(RUNS)]] == [
+        (kind, settings, number)
+        for kind in MEASURED
+        for number in range(1, ROUNDS + 1)
+        for settings in ("2 workers", "as deployed")
     ]
     for row in rows:
         assert row["rounds"] == ROUNDS and len(row["rps_rounds"]) == ROUNDS, row
