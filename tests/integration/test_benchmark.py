@@ -32,6 +32,8 @@ pytestmark = [pytest.mark.benchmark, ON_DEBIAN_13_ONCE]
 MEASURED = ["granian"]
 # Each kind goes through its settings twice, one round after the other.
 ROUNDS = 2
+# The settings granian is measured with, in the order of each round: the first of SETTINGS, then the host's own.
+GRANIAN_SETTINGS = ("2 workers", "as deployed")
 # The first is for granian, and runs before the host's own settings; the second is for daphne alone.
 SETTINGS = [
     {"name": "2 workers", "workers": 2},
@@ -91,7 +93,7 @@ def benchmark(host, tmp_path_factory):
 def test_the_report_has_a_row_for_each_run_of_each_kind_asked_for(benchmark):
     results = json.loads((benchmark["report"] / "results.json").read_text())
     rows = results["rows"]
-    measured = [(kind, settings) for kind in MEASURED for settings in ("2 workers", "as deployed")]
+    measured = [(kind, settings) for kind in MEASURED for settings in GRANIAN_SETTINGS]
     assert [(row["kind"], row["settings"]) for row in rows[:: len(RUNS)]] == measured
     for kind, settings in measured:
         runs = {
@@ -108,7 +110,7 @@ def test_the_report_has_a_row_for_each_run_of_each_kind_asked_for(benchmark):
         (kind, settings, number)
         for kind in MEASURED
         for number in range(1, ROUNDS + 1)
-        for settings in ("2 workers", "as deployed")
+        for settings in GRANIAN_SETTINGS
     ]
     for row in rows:
         assert row["rounds"] == ROUNDS and len(row["rps_rounds"]) == ROUNDS, row
@@ -127,7 +129,7 @@ def test_the_report_has_a_row_for_each_run_of_each_kind_asked_for(benchmark):
     sweep = results["sweep"]["granian"]
     assert set(sweep) == {"page", "json", "websocket echo", "static file", "static file via Django"}, sweep
     for entry in sweep.values():
-        assert entry["best"] in ("2 workers", "as deployed") and 0 < entry["own_over_best"] <= 1, entry
+        assert entry["best"] in GRANIAN_SETTINGS and 0 < entry["own_over_best"] <= 1, entry
 
 
 def test_each_setting_ran_with_the_processes_it_asks_for(host, benchmark):
@@ -137,8 +139,7 @@ def test_each_setting_ran_with_the_processes_it_asks_for(host, benchmark):
     and every figure of a sweep after the first of a kind was that setting's again."""
     rows = json.loads((benchmark["report"] / "results.json").read_text())["rows"]
     seen = {
-        settings: {row["processes"] for row in rows if row["settings"] == settings}
-        for settings in ("2 workers", "as deployed")
+        settings: {row["processes"] for row in rows if row["settings"] == settings} for settings in GRANIAN_SETTINGS
     }
     assert all(len(counts) == 1 for counts in seen.values()), seen
     # granian's two instances, each with its workers (by default two per CPU and one, shared out between the
