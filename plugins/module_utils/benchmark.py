@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import statistics
+from collections import Counter
 
 # h2load's summary line of request counts (h2load --help, "requests:").
 _COUNTS = re.compile(
@@ -153,10 +154,7 @@ def combine_rounds(rows: list[dict]) -> list[dict]:
     for measured in groups.values():
         measured = sorted(measured, key=lambda row: row.get("round", 1))
         first = {key: value for key, value in measured[0].items() if key != "round"}
-        failures: dict[str, int] = {}
-        for row in measured:
-            for cause, count in row.get("failures", {}).items():
-                failures[cause] = failures.get(cause, 0) + count
+        failures = sum((Counter(row.get("failures", {})) for row in measured), Counter())
         figures = {
             **first["figures"],
             **{
@@ -169,7 +167,7 @@ def combine_rounds(rows: list[dict]) -> list[dict]:
             {
                 **first,
                 "figures": figures,
-                "failures": failures,
+                "failures": dict(failures),
                 "rss_mib": max(row.get("rss_mib", 0.0) for row in measured),
                 "processes": max(row.get("processes", 0) for row in measured),
                 "rounds": len(measured),
